@@ -1,0 +1,177 @@
+// Closed-form dynamics of one current-based LIF neuron between events, the exact threshold-crossing
+// search, and the EventProp adjoint rules. Written once and shared by the CPU and the CUDA kernels.
+//
+// Model (SPEC.md): tau_m dV/dt = -V + R I, tau_s dI/dt = -I; a crossing of `threshold` emits a spike and
+// resets V to 0 (I unchanged). Between events, from (V0, I0) at offset d = 0:
+//   I(d) = I0 e^{-d/tau_s},   V(d) = (V0 - c) e^{-d/tau_m} + c e^{-d/tau_s},   c = kappa I0,
+//   kappa = R tau_s / (tau_s - tau_m).
+// V has at most one extremum on an interval, where dV/dt = (R I - V) / tau_m changes sign, so every
+// crossing can be bracketed on a monotone piece and refined to machine precision.
+//
+// Adjoint (EventProp, Wunderlich & Pehle 2021, eqs. 4-8 of Fontanini et al. 2024), with the sensitivity
+// dL = -(tau_m lambda_V dV + tau_s lambda_I dI): backwards in time lambda_V decays with tau_m and
+// lambda_I relaxes towards it,
+//   lambda_V(t - d) = lambda_V e^{-d/tau_m},
+//   lambda_I(t - d) = lambda_I e^{-d/tau_s} + beta lambda_V (e^{-d/tau_m} - e^{-d/tau_s}),
+//   beta = R tau_m / (tau_m - tau_s);
+// at an own spike k:  lambda_V^- = lambda_V^+ + (theta lambda_V^+ + dL/dt_k) / (tau_m dV/dt^-),
+// at an input spike q of synapse W:  dL/dW += -tau_s lambda_I,  dL/dt_q += W (R lambda_V - lambda_I).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#if defined(__CUDACC__)
+#define SNN_HD __host__ __device__ __forceinline__
+#else
+#define SNN_HD inline
+#endif
+
+namespace snn {
+
+// A neuron may fire at most this many times per sample in the count; past it the count saturates.
+// Without a cap, an absurd current (R I >> theta) would make the event loop effectively unbounded.
+constexpr int64_t kSpikeCountCap = int64_t(1) << 20;
+
+template <typename T>
+struct LifParams {
+  T tau_m, tau_s, threshold, resistance, t_end;
+  T ratio;           // tau_m / tau_s: e^{-d/tau_s} = x^ratio with x = e^{-d/tau_m}
+  int integer_ratio; // ratio when it is a small integer (4 by default), else 0: powers by multiplication
+  T kappa;           // R tau_s / (tau_s - tau_m): weight of the synaptic exponential in V
+  T beta;            // R tau_m / (tau_m - tau_s): coupling lambda_V -> lambda_I in the adjoint
+  T min_slope;       // lower bound on tau_m dV/dt at a spike, see guarded_slope()
+  T tol;             // relative tolerance of the crossing search
+
+  static LifParams make(double tau_m, double tau_s, double threshold, double resistance, double t_end) {
+    LifParams p;
+    p.tau_m = T(tau_m);
+    p.tau_s = T(tau_s);
+    p.threshold = T(threshold);
+    p.resistance = T(resistance);
+    p.t_end = T(t_end);
+    const double ratio = tau_m / tau_s;
+    p.ratio = T(ratio);
+    p.integer_ratio = (std::fabs(ratio - std::round(ratio)) < 1e-12 && ratio >= 2 && ratio <= 16) ? int(std::round(ratio)) : 0;
+    p.kappa = T(resistance * tau_s / (tau_s - tau_m));
+    p.beta = T(resistance * tau_m / (tau_m - tau_s));
+    // sqrt(eps) * theta: a crossing this flat is a grazing touch whose exact gradient diverges; the
+    // guard bounds the adjoint jump instead of letting it become inf/NaN (as jaxsnn guards dV/dt).
+    p.min_slope = T(std::sqrt(double(std::numeric_limits<T>::epsilon())) * threshold);
+    p.tol = T(16) * std::numeric_limits<T>::epsilon();
+    return p;
+  }
+};
+
+template <typename T>
+SNN_HD T integer_power(T x, int n) {
+  T y = T(1);
+  for (int k = 0; k < n; ++k) y *= x;
+  return y;
+}
+
+// e^{-d/tau_s} from x = e^{-d/tau_m}: one exp per interval instead of two, none inside the root search.
+template <typename T>
+SNN_HD T synaptic_decay(T x, const LifParams<T>& p) {
+  return p.integer_ratio ? integer_power(x, p.integer_ratio) : std::pow(x, p.ratio);
+}
+
+template <typename T>
+SNN_HD T membrane(T v0, T c, T em, T es) {
+  return (v0 - c) * em + c * es;
+}
+
+// tau_m dV/dt just before a spike whose synaptic current is `current`: R I - theta (V = theta there).
+// Never below min_slope, so the division in the adjoint jump is safe by construction.
+template <typename T>
+SNN_HD T guarded_slope(T current, const LifParams<T>& p) {
+  T slope = p.resistance * current - p.threshold;
+  return slope > p.min_slope ? slope : p.min_slope;
+}
+
+// x = e^{-d/tau_m} at the extremum of V = a x + c x^ratio (where dV/dx = 0); only called where dV/dt
+// changes sign on the interval, which makes the base positive.
+template <typename T>
+SNN_HD T extremum_x(T a, T c, const LifParams<T>& p) {
+  const T base = -a / (p.ratio * c);
+  return p.integer_ratio == 4 ? std::cbrt(base) : std::pow(base, T(1) / (p.ratio - T(1)));
+}
+
+// First offset d in (0, span] where V reaches theta, or -1 if V stays below it on the interval.
+// Works in x = e^{-d/tau_m} (decreasing in d), where V = a x + c x^ratio is a polynomial for integer
+// ratios (a quartic by default). (v_end, i_end, x_end) is the state and x at d = span. On success
+// `x_cross` receives e^{-d/tau_m} at the crossing.
+template <typename T>
+SNN_HD T first_crossing(T v0, T i0, T span, T v_end, T i_end, T x_end, const LifParams<T>& p, T& x_cross) {
+  const T theta = p.threshold, R = p.resistance;
+  // V relaxes towards R I(d) and I is monotone, so V never exceeds max(V0, R I0, R I_end).
+  T bound = v0;
+  if (R * i0 > bound) bound = R * i0;
+  if (R * i_end > bound) bound = R * i_end;
+  if (bound < theta || !(span > T(0))) return T(-1);
+
+  const T c = p.kappa * i0, a = v0 - c;
+  const T slope0 = R * i0 - v0, slope_end = R * i_end - v_end;
+  T x_above = x_end, x_below = T(1);  // f(x_below) < 0 <= f(x_above); x_above < x_below
+  if (v_end >= theta) {
+    if (slope0 < T(0)) {  // V falls first: the crossing is on the rising piece after the minimum
+      const T x_min = extremum_x(a, c, p);
+      if (x_min < x_below && x_min > x_above) x_below = x_min;
+    }
+  } else if (slope0 > T(0) && slope_end < T(0)) {  // a maximum inside: shallow crossings live here
+    T x_max = extremum_x(a, c, p);
+    x_max = x_max < x_end ? x_end : (x_max > T(1) ? T(1) : x_max);
+    if (a * x_max + c * synaptic_decay(x_max, p) < theta) return T(-1);
+    x_above = x_max;
+  } else {
+    return T(-1);
+  }
+
+  // Safeguarded Halley iteration on [x_above, x_below], where f = V - theta has exactly one sign change:
+  // cubic convergence (3-4 steps to machine precision from the bracket's end) with one division per
+  // step; bisection whenever a step would leave the bracket (e.g. at a flat maximum, where f' = 0).
+  T x = c < T(0) ? x_below : x_above;  // f'' has the sign of c: start where the curve bends away from the root
+  for (int iter = 0; iter < 100; ++iter) {
+    const T xr2 = p.integer_ratio ? integer_power(x, p.integer_ratio - 2) : std::pow(x, p.ratio - T(2));
+    const T xr1 = xr2 * x;
+    const T f = a * x + c * xr1 * x - theta;
+    if (f >= T(0)) x_above = x; else x_below = x;
+    if (f == T(0)) break;
+    const T df = a + p.ratio * c * xr1;  // dV/dx: negative on the rising piece (V rises as x falls)
+    const T ddf = p.ratio * (p.ratio - T(1)) * c * xr2;
+    const T denom = T(2) * df * df - f * ddf;
+    const T step = denom > T(0) ? T(2) * f * df / denom : f / df;
+    if (df < T(0) && std::fabs(step) <= p.tol * x) {  // converged: f is at rounding level
+      x -= step;
+      break;
+    }
+    T next = x - step;
+    if (!(df < T(0)) || !(next > x_above && next < x_below)) {
+      next = T(0.5) * (x_above + x_below);
+    }
+    if (x_below - x_above <= p.tol * x_below) {
+      x = x_above;
+      break;
+    }
+    x = next;
+  }
+  x_cross = x;
+  const T d = -p.tau_m * std::log(x);
+  return d < span ? d : span;
+}
+
+// Propagates the adjoint backwards in time by `duration` (em, es = its decay factors).
+template <typename T>
+SNN_HD void adjoint_decay(T& lambda_v, T& lambda_i, T em, T es, const LifParams<T>& p) {
+  lambda_i = lambda_i * es + p.beta * lambda_v * (em - es);
+  lambda_v = lambda_v * em;
+}
+
+// The adjoint jump at an own spike (backwards across it): lambda_V^+ -> lambda_V^-.
+template <typename T>
+SNN_HD T adjoint_spike_jump(T lambda_v, T grad_time, T current, const LifParams<T>& p) {
+  return lambda_v + (p.threshold * lambda_v + grad_time) / guarded_slope(current, p);
+}
+
+}  // namespace snn

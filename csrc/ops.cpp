@@ -1,0 +1,18 @@
+// The operator, declared once. Device implementations register under it: lif_cpu.cpp (CPU) and
+// lif_cuda.cpp (CUDA). Autograd and fake-tensor support are registered in Python (snn/_ops.py).
+#include <torch/library.h>
+
+TORCH_LIBRARY(snn, m) {
+  // Exact spike times of one feed-forward layer of current-based LIF neurons.
+  // Returns (spike_times [B, N_out, K], spike_currents [B, N_out, K], spike_counts [B, N_out] int64):
+  // the first K spike times per neuron (+inf padded), the synaptic current at each spike (needed by
+  // the adjoint for dV/dt there), and the true number of spikes (larger than K on overflow).
+  m.def(
+      "lif_forward(Tensor input_times, Tensor weight, int max_spikes, float tau_m, float tau_s, "
+      "float threshold, float resistance, float t_end) -> (Tensor, Tensor, Tensor)");
+  // EventProp adjoint: gradients w.r.t. input_times and weight given dL/d(spike_times).
+  m.def(
+      "lif_backward(Tensor grad_spike_times, Tensor input_times, Tensor weight, Tensor spike_times, "
+      "Tensor spike_currents, float tau_m, float tau_s, float threshold, float resistance, float t_end) "
+      "-> (Tensor, Tensor)");
+}

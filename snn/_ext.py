@@ -1,0 +1,100 @@
+"""Builds the C++ (and, where a GPU is present, CUDA) kernels at first use and loads them into torch.
+
+The build is cached in ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/snn-search/torch_extensions``), so only
+the first import on a machine pays the ~30 s compile; a one-line message says so while it happens.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+__all__ = ["CSRC_DIR", "load_kernels", "cuda_sources", "compile_cuda_sources"]
+
+CSRC_DIR = Path(__file__).resolve().parent.parent / "csrc"
+_CPU_SOURCES = ("ops.cpp", "lif_cpu.cpp")
+_CUDA_SOURCES = ("lif_cuda.cpp", "lif_cuda.cu")
+_CFLAGS = ["-O3", "-fopenmp"]  # -fopenmp: at::parallel_for is OpenMP in torch's headers
+_lock = threading.Lock()
+_loaded: set[str] = set()
+
+
+def _default_cuda_env() -> None:
+    # ENVIRONMENT.md: torch looks for CUDA in /usr/local unless told, and needs an arch list without a GPU.
+    if "CUDA_HOME" not in os.environ and Path("/usr/local/cuda").is_dir():
+        os.environ["CUDA_HOME"] = "/usr/local/cuda"
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "snn-search" / "torch_extensions"))
+
+
+def _stale(name: str, sources: list[Path]) -> bool:
+    library = Path(os.environ["TORCH_EXTENSIONS_DIR"]) / name / f"{name}.so"
+    if not library.exists():
+        return True
+    built = library.stat().st_mtime
+    headers = list(CSRC_DIR.glob("*.h")) + list(CSRC_DIR.glob("*.cuh"))
+    return any(path.stat().st_mtime > built for path in [*sources, *headers])
+
+
+def _build(name: str, sources: list[Path], **kwargs) -> None:
+    from torch.utils.cpp_extension import load
+
+    if _stale(name, sources):
+        print(f"snn: compiling the {name} kernel (first use on this machine, about 30-90 s)...", file=sys.stderr, flush=True)
+    load(
+        name=name,
+        sources=[str(s) for s in sources],
+        extra_cflags=_CFLAGS,
+        extra_ldflags=["-fopenmp"],
+        extra_include_paths=[str(CSRC_DIR)],
+        is_python_module=False,
+        verbose=False,
+        **kwargs,
+    )
+
+
+def cuda_sources() -> list[Path]:
+    return [CSRC_DIR / s for s in _CUDA_SOURCES]
+
+
+def load_kernels(cuda: bool | None = None) -> None:
+    """Loads the CPU kernel, and the CUDA kernel if ``cuda`` (default: when torch sees a GPU)."""
+    _default_cuda_env()
+    import torch
+
+    want_cuda = torch.cuda.is_available() if cuda is None else cuda
+    with _lock:
+        if "snn_cpu" not in _loaded:
+            _build("snn_cpu", [CSRC_DIR / s for s in _CPU_SOURCES])
+            _loaded.add("snn_cpu")
+        if want_cuda and "snn_cuda" not in _loaded:
+            _build("snn_cuda", cuda_sources(), extra_cuda_cflags=["-O3", "--use_fast_math"])
+            _loaded.add("snn_cuda")
+
+
+def compile_cuda_sources(build_dir: Path) -> list[Path]:
+    """Compiles the CUDA sources to object files without loading them (works on a machine with no GPU), so
+    that a broken .cu file is caught by the tests. Returns the object files."""
+    _default_cuda_env()
+    import subprocess
+
+    from torch.utils.cpp_extension import CUDA_HOME, include_paths
+
+    if CUDA_HOME is None:
+        raise RuntimeError("no CUDA toolkit found: set CUDA_HOME to the directory that holds bin/nvcc")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    includes = [f"-I{p}" for p in [*include_paths(device_type="cuda"), str(CSRC_DIR)]]
+    import torch
+
+    abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}"
+    commands = {
+        "lif_cuda.cu": [f"{CUDA_HOME}/bin/nvcc", "-c", "-O3", "-std=c++17", "-arch=sm_90", "-Xcompiler", "-fPIC", abi],
+        "lif_cuda.cpp": ["g++", "-c", "-O1", "-std=c++17", "-fPIC", abi],
+    }
+    objects = []
+    for source, command in commands.items():
+        obj = build_dir / (source.replace(".", "_") + ".o")
+        subprocess.run([*command, *includes, str(CSRC_DIR / source), "-o", str(obj)], check=True, capture_output=True, text=True)
+        objects.append(obj)
+    return objects

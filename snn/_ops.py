@@ -1,0 +1,47 @@
+"""Python-side registrations for the ``snn::lif_forward`` / ``snn::lif_backward`` operators: fake-tensor
+(meta) kernels, so the op works under torch.compile and opcheck, and the autograd formula, which calls the
+EventProp adjoint kernel."""
+
+from __future__ import annotations
+
+import torch
+
+from snn._ext import load_kernels
+
+__all__ = ["lif_forward", "lif_backward"]
+
+load_kernels()
+
+lif_forward = torch.ops.snn.lif_forward.default
+lif_backward = torch.ops.snn.lif_backward.default
+
+
+@torch.library.register_fake("snn::lif_forward")
+def _lif_forward_fake(input_times, weight, max_spikes, tau_m, tau_s, threshold, resistance, t_end):
+    batch, n_out = input_times.shape[0], weight.shape[0]
+    times = input_times.new_empty((batch, n_out, max_spikes))
+    return times, torch.empty_like(times), input_times.new_empty((batch, n_out), dtype=torch.int64)
+
+
+@torch.library.register_fake("snn::lif_backward")
+def _lif_backward_fake(grad, input_times, weight, spike_times, spike_currents, tau_m, tau_s, threshold, resistance, t_end):
+    return torch.empty_like(input_times), torch.empty_like(weight)
+
+
+def _setup_context(ctx, inputs, output):
+    input_times, weight, _max_spikes, *params = inputs
+    spike_times, spike_currents, _counts = output
+    ctx.mark_non_differentiable(spike_currents)
+    ctx.save_for_backward(input_times, weight, spike_times, spike_currents)
+    ctx.params = params
+
+
+def _backward(ctx, grad_times, _grad_currents, _grad_counts):
+    input_times, weight, spike_times, spike_currents = ctx.saved_tensors
+    if grad_times is None:
+        return None, None, None, None, None, None, None, None
+    grad_in, grad_w = lif_backward(grad_times.contiguous(), input_times, weight, spike_times, spike_currents, *ctx.params)
+    return grad_in, grad_w, None, None, None, None, None, None
+
+
+torch.library.register_autograd("snn::lif_forward", _backward, setup_context=_setup_context)

@@ -1,0 +1,90 @@
+"""Modules over the functional API: a layer holding its weight, and a feed-forward network of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from snn.functional import lif_layer_with_counts
+
+__all__ = ["LIFLayer", "FeedForwardSNN"]
+
+
+class LIFLayer(nn.Module):
+    """One feed-forward layer of current-based LIF neurons; weight initialised U(init_range)."""
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        init_range: tuple[float, float] = (0.0, 1.0),
+        max_spikes: int = 32,
+        tau_m: float = 20.0,
+        tau_s: float = 5.0,
+        threshold: float = 1.0,
+        resistance: float = 1.0,
+        t_end: float = 30.0,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        low, high = init_range
+        if not low <= high:
+            raise ValueError(f"init_range must satisfy low <= high, got {low=}, {high=}")
+        if n_in < 1 or n_out < 1:
+            raise ValueError(f"layer sizes must be >= 1, got {n_in=}, {n_out=}")
+        self.weight = nn.Parameter(torch.empty(n_out, n_in, dtype=dtype, device=device).uniform_(low, high))
+        self.max_spikes = max_spikes
+        self.neuron = dict(tau_m=tau_m, tau_s=tau_s, threshold=threshold, resistance=resistance, t_end=t_end)
+        self.last_spike_counts: torch.Tensor | None = None
+
+    def forward(self, input_times: torch.Tensor) -> torch.Tensor:
+        times, counts = lif_layer_with_counts(input_times, self.weight, max_spikes=self.max_spikes, **self.neuron)
+        self.last_spike_counts = counts
+        return times
+
+    def extra_repr(self) -> str:
+        n_out, n_in = self.weight.shape
+        return f"{n_in} -> {n_out}, max_spikes={self.max_spikes}, " + ", ".join(f"{k}={v}" for k, v in self.neuron.items())
+
+
+class FeedForwardSNN(nn.Module):
+    """A stack of :class:`LIFLayer`; ``forward`` returns every layer's spike times, output layer last."""
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        init_ranges: Sequence[tuple[float, float]],
+        max_spikes: int | Sequence[int] = 32,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+        **neuron: float,
+    ) -> None:
+        super().__init__()
+        n_layers = len(sizes) - 1
+        if n_layers < 1:
+            raise ValueError(f"sizes needs an input and at least one layer, got {list(sizes)}")
+        if len(init_ranges) != n_layers:
+            raise ValueError(f"need one init range per layer ({n_layers}), got {len(init_ranges)}")
+        per_layer = [max_spikes] * n_layers if isinstance(max_spikes, int) else list(max_spikes)
+        if len(per_layer) != n_layers:
+            raise ValueError(f"max_spikes needs one value per layer ({n_layers}), got {per_layer}")
+        self.layers = nn.ModuleList(
+            LIFLayer(n_in, n_out, init_range=tuple(r), max_spikes=k, dtype=dtype, device=device, **neuron)
+            for n_in, n_out, r, k in zip(sizes[:-1], sizes[1:], init_ranges, per_layer)
+        )
+
+    def forward(self, input_times: torch.Tensor) -> list[torch.Tensor]:
+        outputs = []
+        for layer in self.layers:
+            input_times = layer(input_times)
+            outputs.append(input_times)
+        return outputs
+
+    @property
+    def last_spike_counts(self) -> list[torch.Tensor]:
+        return [layer.last_spike_counts for layer in self.layers]
