@@ -53,7 +53,7 @@ void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const LifParams
                     T* times, T* currents, int64_t& count) {
   T v_end = membrane(v, p.kappa * cur, em, es), i_end = cur * es, x = T(1);
   T d = first_crossing(v, cur, span, v_end, i_end, em, p, x);
-  T t0 = t_start, i0 = cur;
+  T t0 = t_start, i0 = cur, em_rest = em;  // em_rest = e^{-(t_stop - t0)/tau_m}
   const T t_stop = t_start + span;
   while (d >= T(0)) {
     const T t_spike = t0 + d;
@@ -65,11 +65,11 @@ void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const LifParams
     }
     ++count;
     t0 = t_spike;  // restart from the reset state V = 0
-    const T rest = t_stop - t0;
-    const T em2 = std::exp(-rest / p.tau_m), es2 = synaptic_decay(em2, p);
-    v_end = membrane(T(0), p.kappa * i0, em2, es2);
-    i_end = i0 * es2;
-    d = first_crossing(T(0), i0, rest, v_end, i_end, em2, p, x);
+    em_rest /= x;  // e^{-(t_stop - t_spike)/tau_m} without another exp
+    const T es_rest = synaptic_decay(em_rest, p);
+    v_end = membrane(T(0), p.kappa * i0, em_rest, es_rest);
+    i_end = i0 * es_rest;
+    d = first_crossing(T(0), i0, t_stop - t0, v_end, i_end, em_rest, p, x);
   }
   v = v_end;
   cur = i_end;
@@ -147,44 +147,62 @@ void adjoint_across_spikes(T& lv, T& li, int64_t& next_spike, T t_from, T t_to, 
 template <typename T>
 void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t max_spikes,
                      const T* times, const T* currents, const T* grad_times, const LifParams<T>& p,
-                     std::vector<T>& scratch, std::vector<int64_t>& next_spike, T* grad_in, T* grad_wt) {
-  scratch.assign(3 * n_out, T(0));
+                     bool input_grad, std::vector<T>& scratch, std::vector<int64_t>& next_spike, T* grad_in,
+                     T* grad_wt) {
+  scratch.assign(5 * n_out, T(0));
   T* lv = scratch.data();
   T* li = lv + n_out;
-  T* coupling = li + n_out;  // R lambda_V - lambda_I: the time gradient per unit weight
+  T* coupling = li + n_out;      // R lambda_V - lambda_I: the input-time gradient per unit weight
+  T* weight_grad = coupling + n_out;  // -tau_s lambda_I: the weight gradient per input spike
+  T* next_time = weight_grad + n_out; // time of the latest own spike not yet crossed, -inf if none
   next_spike.resize(n_out);
   for (int64_t i = 0; i < n_out; ++i) {
     const T* row = times + i * max_spikes;
     int64_t k = 0;
     while (k < max_spikes && row[k] < p.t_end) ++k;
     next_spike[i] = k - 1;
+    next_time[i] = k > 0 ? row[k - 1] : -std::numeric_limits<T>::infinity();
   }
   T t_cur = p.t_end;
   size_t e = events.size();
   while (e > 0) {
     const T t_g = events[e - 1].time;
-    const T span = t_cur - t_g;
-    const T em = std::exp(-span / p.tau_m), es = synaptic_decay(em, p);
+    const T em = std::exp(-(t_cur - t_g) / p.tau_m), es = synaptic_decay(em, p);
+    // Pass 1 (vectorisable): plain decay for the neurons that did not fire in (t_g, t_cur].
+    int64_t fired = 0;
     for (int64_t i = 0; i < n_out; ++i) {
-      const int64_t k = next_spike[i];
-      if (k >= 0 && times[i * max_spikes + k] > t_g) {
-        adjoint_across_spikes(lv[i], li[i], next_spike[i], t_cur, t_g, times + i * max_spikes,
-                              currents + i * max_spikes, grad_times + i * max_spikes, p);
-      } else {
-        adjoint_decay(lv[i], li[i], em, es, p);
+      const bool crosses = next_time[i] > t_g;
+      T lvi = lv[i], lii = li[i];
+      adjoint_decay(lvi, lii, em, es, p);
+      lv[i] = crosses ? lv[i] : lvi;
+      li[i] = crosses ? li[i] : lii;
+      fired += crosses;
+    }
+    // Pass 2: the neurons that did, spike by spike.
+    for (int64_t i = 0; fired > 0 && i < n_out; ++i) {
+      if (next_time[i] > t_g) {
+        const int64_t o = i * max_spikes;
+        adjoint_across_spikes(lv[i], li[i], next_spike[i], t_cur, t_g, times + o, currents + o, grad_times + o, p);
+        next_time[i] = next_spike[i] >= 0 ? times[o + next_spike[i]] : -std::numeric_limits<T>::infinity();
+        --fired;
       }
+    }
+    for (int64_t i = 0; i < n_out; ++i) {
       coupling[i] = p.resistance * lv[i] - li[i];
+      weight_grad[i] = -p.tau_s * li[i];
     }
     for (; e > 0 && events[e - 1].time == t_g; --e) {
       const InputEvent<T>& ev = events[e - 1];
-      const T* w = wt + ev.source * n_out;
       T* gw = grad_wt + ev.source * n_out;
-      T acc = T(0);
-      for (int64_t i = 0; i < n_out; ++i) {
-        gw[i] -= p.tau_s * li[i];
-        acc += w[i] * coupling[i];
+#pragma omp simd
+      for (int64_t i = 0; i < n_out; ++i) gw[i] += weight_grad[i];
+      if (input_grad) {
+        const T* w = wt + ev.source * n_out;
+        T acc = T(0);
+#pragma omp simd reduction(+ : acc)
+        for (int64_t i = 0; i < n_out; ++i) acc += w[i] * coupling[i];
+        grad_in[ev.slot] = acc;
       }
-      grad_in[ev.slot] = acc;
     }
     t_cur = t_g;
   }
@@ -206,8 +224,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward_cpu(const at::Tensor&
   const at::Tensor wt = weight.t().contiguous();
   const int64_t batch = x.size(0), n_in = x.size(1), k_in = x.size(2), n_out = weight.size(0);
   at::Tensor out_times = at::full({batch, n_out, max_spikes}, INFINITY, x.options());
-  // Only entries under a finite spike time are ever read, so the currents need no initialisation.
-  at::Tensor out_currents = at::empty({batch, n_out, max_spikes}, x.options());
+  at::Tensor out_currents = at::zeros({batch, n_out, max_spikes}, x.options());
   at::Tensor counts = at::zeros({batch, n_out}, x.options().dtype(at::kLong));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward_cpu", [&] {
     const auto p = LifParams<scalar_t>::make(tau_m, tau_s, threshold, resistance, t_end);
@@ -234,7 +251,7 @@ std::tuple<at::Tensor, at::Tensor> lif_backward_cpu(const at::Tensor& grad_spike
                                                     const at::Tensor& input_times, const at::Tensor& weight,
                                                     const at::Tensor& spike_times, const at::Tensor& spike_currents,
                                                     double tau_m, double tau_s, double threshold,
-                                                    double resistance, double t_end) {
+                                                    double resistance, double t_end, bool input_grad) {
   check_cpu_inputs(input_times, weight);
   const at::Tensor x = input_times.contiguous();
   const at::Tensor wt = weight.t().contiguous();
@@ -265,7 +282,7 @@ std::tuple<at::Tensor, at::Tensor> lif_backward_cpu(const at::Tensor& grad_spike
         for (int64_t b = c * chunk; b < std::min(batch, (c + 1) * chunk); ++b) {
           const int64_t o = b * n_out * max_spikes;
           collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events);
-          backward_sample(events, wp, n_out, max_spikes, tp + o, cp + o, gp + o, p, scratch, next_spike,
+          backward_sample(events, wp, n_out, max_spikes, tp + o, cp + o, gp + o, p, input_grad, scratch, next_spike,
                           gip + b * n_in * k_in, gwp + c * n_in * n_out);
         }
       }

@@ -131,7 +131,8 @@ SNN_HD T first_crossing(T v0, T i0, T span, T v_end, T i_end, T x_end, const Lif
   // Safeguarded Halley iteration on [x_above, x_below], where f = V - theta has exactly one sign change:
   // cubic convergence (3-4 steps to machine precision from the bracket's end) with one division per
   // step; bisection whenever a step would leave the bracket (e.g. at a flat maximum, where f' = 0).
-  T x = c < T(0) ? x_below : x_above;  // f'' has the sign of c: start where the curve bends away from the root
+  // f'' has the sign of (ratio - 1) c: start on the side where the curve bends away from the root.
+  T x = (p.ratio - T(1)) * c < T(0) ? x_below : x_above;
   for (int iter = 0; iter < 100; ++iter) {
     const T xr2 = p.integer_ratio ? integer_power(x, p.integer_ratio - 2) : std::pow(x, p.ratio - T(2));
     const T xr1 = xr2 * x;
@@ -140,12 +141,15 @@ SNN_HD T first_crossing(T v0, T i0, T span, T v_end, T i_end, T x_end, const Lif
     if (f == T(0)) break;
     const T df = a + p.ratio * c * xr1;  // dV/dx: negative on the rising piece (V rises as x falls)
     const T ddf = p.ratio * (p.ratio - T(1)) * c * xr2;
-    const T denom = T(2) * df * df - f * ddf;
-    const T step = denom > T(0) ? T(2) * f * df / denom : f / df;
-    if (df < T(0) && std::fabs(step) <= p.tol * x) {  // converged: f is at rounding level
-      x -= step;
+    const T newton = f / df;
+    if (df < T(0) && std::fabs(newton) <= p.tol * x) {  // converged: f is at rounding level
+      x -= newton;
       break;
     }
+    // Halley's step; a small one does not mean convergence (f f'' may dominate), so the test above uses
+    // the Newton step.
+    const T denom = T(2) * df * df - f * ddf;
+    const T step = denom > T(0) ? T(2) * f * df / denom : newton;
     T next = x - step;
     if (!(df < T(0)) || !(next > x_above && next < x_below)) {
       next = T(0.5) * (x_above + x_below);

@@ -10,9 +10,10 @@ TORCH_LIBRARY(snn, m) {
   m.def(
       "lif_forward(Tensor input_times, Tensor weight, int max_spikes, float tau_m, float tau_s, "
       "float threshold, float resistance, float t_end) -> (Tensor, Tensor, Tensor)");
-  // EventProp adjoint: gradients w.r.t. input_times and weight given dL/d(spike_times).
+  // EventProp adjoint: gradients w.r.t. input_times (zeros unless input_grad) and weight given
+  // dL/d(spike_times).
   m.def(
       "lif_backward(Tensor grad_spike_times, Tensor input_times, Tensor weight, Tensor spike_times, "
-      "Tensor spike_currents, float tau_m, float tau_s, float threshold, float resistance, float t_end) "
-      "-> (Tensor, Tensor)");
+      "Tensor spike_currents, float tau_m, float tau_s, float threshold, float resistance, float t_end, "
+      "bool input_grad) -> (Tensor, Tensor)");
 }

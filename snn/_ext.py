@@ -16,7 +16,9 @@ __all__ = ["CSRC_DIR", "load_kernels", "cuda_sources", "compile_cuda_sources"]
 CSRC_DIR = Path(__file__).resolve().parent.parent / "csrc"
 _CPU_SOURCES = ("ops.cpp", "lif_cpu.cpp")
 _CUDA_SOURCES = ("lif_cuda.cpp", "lif_cuda.cu")
-_CFLAGS = ["-O3", "-fopenmp"]  # -fopenmp: at::parallel_for is OpenMP in torch's headers
+# -fopenmp: at::parallel_for is OpenMP in torch's headers; -march=native: the kernel is built on the machine
+# that runs it (first use), so it may use that CPU's vector units.
+_CFLAGS = ["-O3", "-march=native", "-fopenmp"]
 _lock = threading.Lock()
 _loaded: set[str] = set()
 
@@ -25,7 +27,21 @@ def _default_cuda_env() -> None:
     # ENVIRONMENT.md: torch looks for CUDA in /usr/local unless told, and needs an arch list without a GPU.
     if "CUDA_HOME" not in os.environ and Path("/usr/local/cuda").is_dir():
         os.environ["CUDA_HOME"] = "/usr/local/cuda"
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "snn-search" / "torch_extensions"))
+    # -march=native code is only valid on this CPU model: key the cache by it, so a home directory shared
+    # by different cluster nodes never hands one node another's binary.
+    cache = Path.home() / ".cache" / "snn-search" / "torch_extensions" / _cpu_key()
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(cache))
+
+
+def _cpu_key() -> str:
+    import hashlib
+    import platform
+
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        flags = platform.processor()
+    return f"{platform.machine()}-{hashlib.sha1(flags.encode()).hexdigest()[:10]}"
 
 
 def _stale(name: str, sources: list[Path]) -> bool:

@@ -24,7 +24,7 @@ def _lif_forward_fake(input_times, weight, max_spikes, tau_m, tau_s, threshold, 
 
 
 @torch.library.register_fake("snn::lif_backward")
-def _lif_backward_fake(grad, input_times, weight, spike_times, spike_currents, tau_m, tau_s, threshold, resistance, t_end):
+def _lif_backward_fake(grad, input_times, weight, spike_times, spike_currents, tau_m, tau_s, threshold, resistance, t_end, input_grad):
     return torch.empty_like(input_times), torch.empty_like(weight)
 
 
@@ -40,8 +40,11 @@ def _backward(ctx, grad_times, _grad_currents, _grad_counts):
     input_times, weight, spike_times, spike_currents = ctx.saved_tensors
     if grad_times is None:
         return None, None, None, None, None, None, None, None
-    grad_in, grad_w = lif_backward(grad_times.contiguous(), input_times, weight, spike_times, spike_currents, *ctx.params)
-    return grad_in, grad_w, None, None, None, None, None, None
+    input_grad = ctx.needs_input_grad[0]
+    grad_in, grad_w = lif_backward(
+        grad_times.contiguous(), input_times, weight, spike_times, spike_currents, *ctx.params, input_grad
+    )
+    return grad_in if input_grad else None, grad_w, None, None, None, None, None, None
 
 
 torch.library.register_autograd("snn::lif_forward", _backward, setup_context=_setup_context)

@@ -1,0 +1,184 @@
+"""The training losses of the paper (eqs. 9-14, SPEC.md "Losses"), on padded spike-time tensors.
+
+Every spike-time tensor is ``[batch, neurons, max_spikes]`` in ms, rows sorted ascending, ``+inf`` padded, as
+:func:`snn.functional.lif_layer` returns it. ``layer_times`` is the list a network returns: hidden layers
+first, output layer last (the input layer is not in it, so SP covers exactly the hidden and output neurons).
+
+An output neuron that never fires counts with first-spike time ``t_end`` in CE, CS and AS and passes no
+gradient (SPEC.md). The functions below never let ``+inf`` reach an ``exp`` or a division, even in a
+branch that ``torch.where`` discards: a discarded ``inf`` or ``nan`` still poisons the backward pass
+(``0 * inf = nan``), so inputs are sanitised *before* each op.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "LOSS_NAMES",
+    "first_spike_times",
+    "cross_entropy",
+    "target_spike_term",
+    "all_spike_term",
+    "spike_penalty",
+    "loss_lw",
+    "loss_l",
+    "loss_la",
+    "make_loss",
+    "LossFunction",
+]
+
+LOSS_NAMES = ("L_W", "L", "L_A")
+
+# Smallest inter-spike interval SP divides by (ms). The exact LIF model cannot fire twice at one instant
+# (after a reset V starts from 0 and needs time to reach threshold), but a float32 spike near 30 ms is only
+# resolved to ~2e-6 ms, so two spikes may round to the same value. Clamping the difference *before* the
+# division keeps 1/dt finite (at most 1e6 per pair) and the clamp passes no gradient where it binds.
+_MIN_INTERVAL = 1e-6
+
+
+def _check_times(times: torch.Tensor, name: str) -> None:
+    if not isinstance(times, torch.Tensor) or times.dim() != 3 or times.shape[-1] < 1:
+        shape = tuple(times.shape) if isinstance(times, torch.Tensor) else type(times).__name__
+        raise ValueError(f"{name} must be a [batch, neurons, max_spikes>=1] spike-time tensor, got {shape}")
+
+
+def _check_labels(labels: torch.Tensor, out: torch.Tensor) -> None:
+    batch, n_out = out.shape[0], out.shape[1]
+    if not isinstance(labels, torch.Tensor) or labels.shape != (batch,) or labels.is_floating_point():
+        got = (tuple(labels.shape), labels.dtype) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be an integer tensor of shape ({batch},), got {got}")
+    # Range check only on the CPU: on a GPU it would force a host sync in every training step.
+    if labels.device.type == "cpu" and batch and (labels.min() < 0 or labels.max() >= n_out):
+        raise ValueError(f"labels must lie in [0, {n_out}) (one per output neuron), got {labels.tolist()}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if not (_is_number(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0 (ms), got {name}={value!r}")
+
+
+def first_spike_times(output_times: torch.Tensor, t_end: float) -> torch.Tensor:
+    """``[batch, n_out]`` first spike of each neuron, ``t_end`` where it never fired (no gradient there)."""
+    _check_times(output_times, "output_times")
+    _check_positive(t_end=t_end)
+    first = output_times[..., 0]
+    # torch.where routes a zero gradient to the replaced entries; the replacement is a constant, so nothing
+    # non-finite is differentiated.
+    return torch.where(torch.isfinite(first), first, torch.full_like(first, float(t_end)))
+
+
+def cross_entropy(out: torch.Tensor, labels: torch.Tensor, tau_0: float, *, t_end: float = 30.0) -> torch.Tensor:
+    """CE (eq. 10): ``mean_b -log softmax(-t_first / tau_0)[target]``."""
+    _check_positive(tau_0=tau_0)
+    t_first = first_spike_times(out, t_end)
+    _check_labels(labels, out)
+    return F.cross_entropy(-t_first / tau_0, labels)
+
+
+def target_spike_term(out: torch.Tensor, labels: torch.Tensor, tau_1: float, *, t_end: float = 30.0) -> torch.Tensor:
+    """CS (eq. 10): ``mean_b [exp(t_first[target] / tau_1) - 1]``."""
+    _check_positive(tau_1=tau_1)
+    t_first = first_spike_times(out, t_end)
+    _check_labels(labels, out)
+    t_target = t_first.gather(1, labels.long().unsqueeze(1)).squeeze(1)
+    return torch.expm1(t_target / tau_1).mean()
+
+
+def all_spike_term(out: torch.Tensor, tau_1: float, *, t_end: float = 30.0) -> torch.Tensor:
+    """AS (eq. 14): ``mean over samples and output neurons of exp(t_first / tau_1) - 1``."""
+    _check_positive(tau_1=tau_1)
+    return torch.expm1(first_spike_times(out, t_end) / tau_1).mean()
+
+
+def spike_penalty(layer_times: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+    """SP (eq. 12): ``mean_b sum_{neurons} sum_{p>=2} 1 / (t_p - t_1)`` over every layer given (pass the
+    hidden and output layers). A neuron with fewer than two spikes adds nothing."""
+    layers = [layer_times] if isinstance(layer_times, torch.Tensor) else list(layer_times)
+    if not layers:
+        raise ValueError("spike_penalty needs at least one layer's spike times, got an empty list")
+    total = None
+    for i, times in enumerate(layers):
+        _check_times(times, f"layer_times[{i}]")
+        later = times[..., 1:]
+        first = times[..., :1].expand_as(later)
+        fired = torch.isfinite(later)  # rows are sorted, so a finite later spike implies a finite first one
+        # Replace the padding by harmless constants before subtracting and dividing (see module docstring).
+        gap = torch.where(fired, later, torch.ones_like(later)) - torch.where(fired, first, torch.zeros_like(first))
+        inverse = torch.where(fired, 1.0 / gap.clamp_min(_MIN_INTERVAL), torch.zeros_like(gap))
+        term = inverse.sum(dim=(1, 2)).mean() if times.shape[0] else inverse.sum()
+        total = term if total is None else total + term
+    return total
+
+
+def _check_hyper(alpha: float, eta: float, tau_0: float, tau_1: float, t_end: float) -> None:
+    for name, value in (("alpha", alpha), ("eta", eta)):
+        if not (_is_number(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
+    _check_positive(tau_0=tau_0, tau_1=tau_1, t_end=t_end)
+
+
+def _output(layer_times: Sequence[torch.Tensor]) -> torch.Tensor:
+    if isinstance(layer_times, torch.Tensor) or len(layer_times) == 0:
+        raise ValueError("layer_times must be a non-empty list of spike-time tensors (hidden layers first, output last)")
+    return layer_times[-1]
+
+
+def loss_lw(layer_times, labels, *, alpha, tau_0=0.5, tau_1=6.4, t_end=30.0) -> torch.Tensor:
+    """``L_W = CE + alpha CS`` (eq. 9, the EventProp loss)."""
+    _check_hyper(alpha, 0.0, tau_0, tau_1, t_end)
+    out = _output(layer_times)
+    return cross_entropy(out, labels, tau_0, t_end=t_end) + alpha * target_spike_term(out, labels, tau_1, t_end=t_end)
+
+
+def loss_l(layer_times, labels, *, alpha, eta, tau_0=0.5, tau_1=6.4, t_end=30.0) -> torch.Tensor:
+    """``L = CE + alpha CS + eta SP`` (eq. 11)."""
+    _check_hyper(alpha, eta, tau_0, tau_1, t_end)
+    return loss_lw(layer_times, labels, alpha=alpha, tau_0=tau_0, tau_1=tau_1, t_end=t_end) + eta * spike_penalty(layer_times)
+
+
+def loss_la(layer_times, labels, *, alpha, eta, tau_0=0.5, tau_1=6.4, t_end=30.0) -> torch.Tensor:
+    """``L_A = CE + alpha AS + eta SP`` (eq. 13)."""
+    _check_hyper(alpha, eta, tau_0, tau_1, t_end)
+    out = _output(layer_times)
+    return (
+        cross_entropy(out, labels, tau_0, t_end=t_end)
+        + alpha * all_spike_term(out, tau_1, t_end=t_end)
+        + eta * spike_penalty(layer_times)
+    )
+
+
+@dataclass(frozen=True)
+class LossFunction:
+    """A configured loss: ``fn(layer_times, labels) -> scalar``. A plain dataclass so it pickles (Ray)."""
+
+    name: str
+    alpha: float
+    eta: float
+    tau_0: float = 0.5
+    tau_1: float = 6.4
+    t_end: float = 30.0
+
+    def __call__(self, layer_times, labels) -> torch.Tensor:
+        kw = dict(alpha=self.alpha, tau_0=self.tau_0, tau_1=self.tau_1, t_end=self.t_end)
+        if self.name == "L_W":
+            return loss_lw(layer_times, labels, **kw)
+        return (loss_l if self.name == "L" else loss_la)(layer_times, labels, eta=self.eta, **kw)
+
+
+def make_loss(name: str, *, alpha: float, eta: float, tau_0: float = 0.5, tau_1: float = 6.4, t_end: float = 30.0) -> LossFunction:
+    """The loss called ``name`` ("L_W", "L" or "L_A"; ``eta`` is ignored by L_W) with its hyperparameters."""
+    if name not in LOSS_NAMES:
+        raise ValueError(f"loss name must be one of {LOSS_NAMES}, got {name!r}")
+    _check_hyper(alpha, eta, tau_0, tau_1, t_end)
+    return LossFunction(name, float(alpha), float(eta), float(tau_0), float(tau_1), float(t_end))
