@@ -16,4 +16,13 @@ TORCH_LIBRARY(snn, m) {
       "lif_backward(Tensor grad_spike_times, Tensor input_times, Tensor weight, Tensor spike_times, "
       "Tensor spike_currents, float tau_m, float tau_s, float threshold, float resistance, float t_end, "
       "bool input_grad) -> (Tensor, Tensor)");
+  // The same for a whole feed-forward stack in one call (layer l's spikes are layer l+1's inputs; all
+  // layers share the neuron parameters). Returns per-layer lists of times, currents and counts.
+  m.def(
+      "network_forward(Tensor input_times, Tensor[] weights, int[] max_spikes, float tau_m, float tau_s, "
+      "float threshold, float resistance, float t_end) -> (Tensor[], Tensor[], Tensor[])");
+  m.def(
+      "network_backward(Tensor[] grad_spike_times, Tensor input_times, Tensor[] weights, Tensor[] spike_times, "
+      "Tensor[] spike_currents, float tau_m, float tau_s, float threshold, float resistance, float t_end, "
+      "bool input_grad) -> (Tensor, Tensor[])");
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = ["CSRC_DIR", "load_kernels", "cuda_sources", "compile_cuda_sources"]
 
 CSRC_DIR = Path(__file__).resolve().parent.parent / "csrc"
-_CPU_SOURCES = ("ops.cpp", "lif_cpu.cpp")
+_CPU_SOURCES = ("ops.cpp", "lif_cpu.cpp", "network_cpu.cpp")
 _CUDA_SOURCES = ("lif_cuda.cpp", "lif_cuda.cu")
 # -fopenmp: at::parallel_for is OpenMP in torch's headers; -march=native: the kernel is built on the machine
 # that runs it (first use), so it may use that CPU's vector units.
@@ -45,12 +45,13 @@ def _cpu_key() -> str:
 
 
 def _stale(name: str, sources: list[Path]) -> bool:
+    """Whether ninja is about to compile: the library is missing or older than a source or its header."""
     library = Path(os.environ["TORCH_EXTENSIONS_DIR"]) / name / f"{name}.so"
     if not library.exists():
         return True
     built = library.stat().st_mtime
-    headers = list(CSRC_DIR.glob("*.h")) + list(CSRC_DIR.glob("*.cuh"))
-    return any(path.stat().st_mtime > built for path in [*sources, *headers])
+    headers = [CSRC_DIR / "lif_math.h", CSRC_DIR / "lif_cpu_sample.h", *(CSRC_DIR / h for h in ("lif_cuda.h",) if name == "snn_cuda")]
+    return any(path.exists() and path.stat().st_mtime > built for path in [*sources, *headers])
 
 
 def _build(name: str, sources: list[Path], **kwargs) -> None:
@@ -85,32 +86,42 @@ def load_kernels(cuda: bool | None = None) -> None:
             _build("snn_cpu", [CSRC_DIR / s for s in _CPU_SOURCES])
             _loaded.add("snn_cpu")
         if want_cuda and "snn_cuda" not in _loaded:
-            _build("snn_cuda", cuda_sources(), extra_cuda_cflags=["-O3", "--use_fast_math"])
+            # No --use_fast_math: its approximate expf/logf and flushed denormals would make float32 CUDA
+            # results drift from the CPU kernel's; the exact spike times are the point of this operator.
+            _build("snn_cuda", cuda_sources(), extra_cuda_cflags=["-O3"])
             _loaded.add("snn_cuda")
 
 
 def compile_cuda_sources(build_dir: Path) -> list[Path]:
     """Compiles the CUDA sources to object files without loading them (works on a machine with no GPU), so
-    that a broken .cu file is caught by the tests. Returns the object files."""
+    that a broken .cu or binding file is caught by the tests. Both compile at once; flags as torch's
+    ``load`` uses them (C++20: torch's headers need it). Returns the object files; raises RuntimeError with
+    the compiler's message on failure."""
     _default_cuda_env()
     import subprocess
 
+    import torch
     from torch.utils.cpp_extension import CUDA_HOME, include_paths
 
-    if CUDA_HOME is None:
-        raise RuntimeError("no CUDA toolkit found: set CUDA_HOME to the directory that holds bin/nvcc")
+    if CUDA_HOME is None or not (Path(CUDA_HOME) / "bin" / "nvcc").exists():
+        raise RuntimeError(f"no CUDA toolkit found ({CUDA_HOME=}): set CUDA_HOME to the directory that holds bin/nvcc")
     build_dir.mkdir(parents=True, exist_ok=True)
     includes = [f"-I{p}" for p in [*include_paths(device_type="cuda"), str(CSRC_DIR)]]
-    import torch
-
     abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}"
     commands = {
-        "lif_cuda.cu": [f"{CUDA_HOME}/bin/nvcc", "-c", "-O3", "-std=c++17", "-arch=sm_90", "-Xcompiler", "-fPIC", abi],
-        "lif_cuda.cpp": ["g++", "-c", "-O1", "-std=c++17", "-fPIC", abi],
+        "lif_cuda.cu": [f"{CUDA_HOME}/bin/nvcc", "-c", "-O3", "-std=c++20", "-arch=sm_90", "-Xcompiler", "-fPIC", abi],
+        "lif_cuda.cpp": ["g++", "-c", "-O1", "-std=c++20", "-fPIC", abi],
     }
-    objects = []
+    jobs = {}
     for source, command in commands.items():
         obj = build_dir / (source.replace(".", "_") + ".o")
-        subprocess.run([*command, *includes, str(CSRC_DIR / source), "-o", str(obj)], check=True, capture_output=True, text=True)
-        objects.append(obj)
-    return objects
+        argv = [*command, *includes, str(CSRC_DIR / source), "-o", str(obj)]
+        jobs[obj] = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    failures = []
+    for obj, job in jobs.items():
+        output, _ = job.communicate()
+        if job.returncode != 0:
+            failures.append(f"{' '.join(job.args)}\n{output[-8000:]}")
+    if failures:
+        raise RuntimeError("compiling the CUDA sources failed:\n" + "\n\n".join(failures))
+    return list(jobs)

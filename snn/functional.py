@@ -14,6 +14,7 @@ import torch
 __all__ = [
     "lif_layer",
     "lif_layer_with_counts",
+    "lif_network",
     "spike_overflow_count",
     "reset_spike_overflow_count",
     "SpikeOverflowWarning",
@@ -131,7 +132,46 @@ def lif_layer_with_counts(
     times, _currents, counts = _ops.lif_forward(
         input_times, weight, max_spikes, float(tau_m), float(tau_s), float(threshold), float(resistance), float(t_end)
     )
-    _overflows.add((counts - max_spikes).clamp_(min=0).sum())
+    _count_overflows(counts, max_spikes)
+    return times, counts
+
+
+def _count_overflows(counts: torch.Tensor, max_spikes: int) -> None:
+    # On the CPU one max() decides whether there is anything to count (the common case is no).
+    if counts.device.type != "cpu" or (counts.numel() and int(counts.max()) > max_spikes):
+        _overflows.add((counts - max_spikes).clamp_(min=0).sum())
+
+
+def lif_network(
+    input_times: torch.Tensor,
+    weights: list[torch.Tensor],
+    *,
+    max_spikes: list[int],
+    tau_m: float = 20.0,
+    tau_s: float = 5.0,
+    threshold: float = 1.0,
+    resistance: float = 1.0,
+    t_end: float = 30.0,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """A feed-forward stack of :func:`lif_layer` (layer l's spikes feed layer l + 1) in one operator call.
+
+    Returns ``(times, counts)``: per layer the spike times ``[batch, n_l, max_spikes[l]]`` and the true spike
+    counts ``[batch, n_l]``. Equal to chaining :func:`lif_layer_with_counts`, with one kernel launch and one
+    autograd node per step instead of one per layer (the layers share the neuron parameters).
+    """
+    from snn import _ops
+
+    if len(weights) != len(max_spikes) or not weights:
+        raise ValueError(f"need one max_spikes per weight, got {len(weights)} weights and max_spikes={list(max_spikes)}")
+    rows = input_times
+    for weight, k in zip(weights, max_spikes):
+        _check_arguments(rows, weight, k, tau_m, tau_s, threshold, resistance, t_end)
+        rows = weight.new_empty((input_times.shape[0], weight.shape[0], k))  # shape/dtype stand-in for the next check
+    _check_values_on_device(input_times)
+    params = (float(tau_m), float(tau_s), float(threshold), float(resistance), float(t_end))
+    times, counts = _ops.network(input_times, weights, max_spikes, params)
+    for layer_counts, k in zip(counts, max_spikes):
+        _count_overflows(layer_counts, k)
     return times, counts
 
 

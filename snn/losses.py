@@ -72,10 +72,9 @@ def first_spike_times(output_times: torch.Tensor, t_end: float) -> torch.Tensor:
     """``[batch, n_out]`` first spike of each neuron, ``t_end`` where it never fired (no gradient there)."""
     _check_times(output_times, "output_times")
     _check_positive(t_end=t_end)
-    first = output_times[..., 0]
-    # torch.where routes a zero gradient to the replaced entries; the replacement is a constant, so nothing
-    # non-finite is differentiated.
-    return torch.where(torch.isfinite(first), first, torch.full_like(first, float(t_end)))
+    # nan_to_num replaces +inf by a constant and routes a zero gradient there: nothing non-finite is
+    # differentiated, in one op (this runs every training step).
+    return output_times[..., 0].nan_to_num(posinf=float(t_end))
 
 
 def cross_entropy(out: torch.Tensor, labels: torch.Tensor, tau_0: float, *, t_end: float = 30.0) -> torch.Tensor:
@@ -110,13 +109,11 @@ def spike_penalty(layer_times: Sequence[torch.Tensor] | torch.Tensor) -> torch.T
     total = None
     for i, times in enumerate(layers):
         _check_times(times, f"layer_times[{i}]")
-        later = times[..., 1:]
-        first = times[..., :1].expand_as(later)
-        fired = torch.isfinite(later)  # rows are sorted, so a finite later spike implies a finite first one
-        # Replace the padding by harmless constants before subtracting and dividing (see module docstring).
-        gap = torch.where(fired, later, torch.ones_like(later)) - torch.where(fired, first, torch.zeros_like(first))
-        inverse = torch.where(fired, 1.0 / gap.clamp_min(_MIN_INTERVAL), torch.zeros_like(gap))
-        term = inverse.sum(dim=(1, 2)).mean() if times.shape[0] else inverse.sum()
+        # A silent neuron's +inf first spike becomes 0 before the subtraction, so padding yields
+        # gap = +inf and 1/gap = 0 (never inf - inf = nan); the reciprocal's gradient there is -1/gap^2 = 0.
+        gap = times[..., 1:] - times[..., :1].nan_to_num(posinf=0.0)
+        inverse = gap.clamp_min(_MIN_INTERVAL).reciprocal()
+        term = inverse.sum() / times.shape[0] if times.shape[0] else inverse.sum()
         total = term if total is None else total + term
     return total
 

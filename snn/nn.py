@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from snn.functional import lif_layer_with_counts
+from snn.functional import lif_layer_with_counts, lif_network
 
 __all__ = ["LIFLayer", "FeedForwardSNN"]
 
@@ -79,6 +79,15 @@ class FeedForwardSNN(nn.Module):
         )
 
     def forward(self, input_times: torch.Tensor) -> list[torch.Tensor]:
+        if _has_fused_kernel(input_times.device):
+            first = self.layers[0]
+            times, counts = lif_network(
+                input_times, [layer.weight for layer in self.layers],
+                max_spikes=[layer.max_spikes for layer in self.layers], **first.neuron,
+            )
+            for layer, layer_counts in zip(self.layers, counts):
+                layer.last_spike_counts = layer_counts
+            return times
         outputs = []
         for layer in self.layers:
             input_times = layer(input_times)
@@ -88,3 +97,11 @@ class FeedForwardSNN(nn.Module):
     @property
     def last_spike_counts(self) -> list[torch.Tensor]:
         return [layer.last_spike_counts for layer in self.layers]
+
+
+def _has_fused_kernel(device: torch.device) -> bool:
+    """Whether the whole-network operator has a kernel for ``device`` (else the layers run one by one)."""
+    from snn import _ops  # noqa: F401  (loads the kernels, registering the operators)
+
+    key = "CPU" if device.type == "cpu" else device.type.upper()
+    return torch._C._dispatch_has_kernel_for_dispatch_key("snn::network_forward", key)

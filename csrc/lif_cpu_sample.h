@@ -1,0 +1,213 @@
+// Per-sample CPU simulation of one layer, shared by the layer operator (lif_cpu.cpp) and the fused
+// network operator (network_cpu.cpp): the sample's input events in time order, the forward pass that
+// advances all neurons of the layer together between events, and the EventProp backward pass.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "lif_math.h"
+
+namespace snn {
+namespace cpu {
+
+template <typename T>
+struct InputEvent {
+  T time;
+  int64_t source;  // presynaptic neuron j
+  int64_t slot;    // flat index j * k_in + s into the sample's input row (for the time gradient)
+};
+
+// The sample's input spikes before t_end, in time order. Also checks what only a pass over the values
+// can check, so that bad input raises ValueError instead of producing a wrong answer.
+template <typename T>
+void collect_events(const T* times, int64_t n_in, int64_t k_in, T t_end, std::vector<InputEvent<T>>& events) {
+  events.clear();
+  for (int64_t j = 0; j < n_in; ++j) {
+    const T* row = times + j * k_in;
+    T previous = -std::numeric_limits<T>::infinity();
+    for (int64_t s = 0; s < k_in; ++s) {
+      const T t = row[s];
+      // One compare covers both checks on the hot path: NaN fails every comparison.
+      if (!(t >= previous)) {
+        TORCH_CHECK_VALUE(!std::isnan(t), "input_times contains NaN (input neuron ", j, ", slot ", s,
+                          "); use +inf for 'no spike'");
+        TORCH_CHECK_VALUE(false, "each input_times row must be sorted ascending, got ", previous, " before ", t,
+                          " (input neuron ", j, "); sort with torch.sort(dim=-1)");
+      }
+      previous = t;
+      if (t < t_end) events.push_back({t, j, j * k_in + s});
+    }
+  }
+  std::sort(events.begin(), events.end(), [](const InputEvent<T>& x, const InputEvent<T>& y) {
+    return x.time < y.time || (x.time == y.time && x.slot < y.slot);
+  });
+}
+
+// Advances one neuron by `span` from t_start, emitting every threshold crossing on the way.
+template <typename T>
+void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const LifParams<T>& p, int64_t max_spikes,
+                    T* times, T* currents, int64_t& count) {
+  T v_end = membrane(v, p.kappa * cur, em, es), i_end = cur * es, x = T(1);
+  T d = first_crossing(v, cur, span, v_end, i_end, em, p, x);
+  T t0 = t_start, i0 = cur, em_rest = em;  // em_rest = e^{-(t_stop - t0)/tau_m}
+  const T t_stop = t_start + span;
+  while (d >= T(0)) {
+    const T t_spike = t0 + d;
+    if (!(t_spike < p.t_end) || count >= kSpikeCountCap) break;
+    i0 = i0 * synaptic_decay(x, p);
+    if (count < max_spikes) {
+      times[count] = t_spike;
+      currents[count] = i0;
+    }
+    ++count;
+    t0 = t_spike;  // restart from the reset state V = 0
+    em_rest /= x;  // e^{-(t_stop - t_spike)/tau_m} without another exp
+    const T es_rest = synaptic_decay(em_rest, p);
+    v_end = membrane(T(0), p.kappa * i0, em_rest, es_rest);
+    i_end = i0 * es_rest;
+    d = first_crossing(T(0), i0, t_stop - t0, v_end, i_end, em_rest, p, x);
+  }
+  v = v_end;
+  cur = i_end;
+}
+
+template <typename T>
+void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t max_spikes,
+                    const LifParams<T>& p, T* state, T* out_times, T* out_currents, int64_t* counts) {
+  T* v = state;
+  T* cur = v + n_out;
+  T* v_end = cur + n_out;
+  T* i_end = v_end + n_out;
+  std::fill(state, state + 2 * n_out, T(0));
+  const size_t n_events = events.size();
+  const T theta = p.threshold, R = p.resistance;
+  size_t e = 0;
+  T t_prev = T(0);
+  while (true) {
+    const bool last = e == n_events;
+    const T t_next = last ? p.t_end : events[e].time;
+    const T span = t_next - t_prev;
+    if (span > T(0) && e > 0) {  // before the first event the state is zero: nothing can happen
+      const T em = std::exp(-span / p.tau_m), es = synaptic_decay(em, p);
+      // Pass 1 (branch-free, vectorisable): the state at t_next if no neuron fires, and whether it might.
+      // A crossing needs V_end >= theta, or a maximum inside (dV/dt sign change) with R I0 >= theta.
+      int64_t candidates = 0;
+      for (int64_t i = 0; i < n_out; ++i) {
+        const T ve = membrane(v[i], p.kappa * cur[i], em, es), ie = cur[i] * es;
+        const bool maybe = (ve >= theta) | ((R * cur[i] > v[i]) & (R * ie < ve) & (R * cur[i] >= theta));
+        v_end[i] = ve;
+        i_end[i] = ie;
+        candidates += maybe;
+      }
+      if (candidates == 0) {
+        std::copy(v_end, v_end + 2 * n_out, v);  // v_end, i_end are laid out like v, cur
+      } else {
+        // Pass 2: exact crossing search where one is possible.
+        for (int64_t i = 0; i < n_out; ++i) {
+          const bool maybe = (v_end[i] >= theta) | ((R * cur[i] > v[i]) & (R * i_end[i] < v_end[i]) & (R * cur[i] >= theta));
+          if (maybe) {
+            advance_neuron(v[i], cur[i], t_prev, span, em, es, p, max_spikes, out_times + i * max_spikes,
+                           out_currents + i * max_spikes, counts[i]);
+          } else {
+            v[i] = v_end[i];
+            cur[i] = i_end[i];
+          }
+        }
+      }
+    }
+    if (last) break;
+    for (; e < n_events && events[e].time == t_next; ++e) {  // simultaneous inputs merge into one event
+      const T* w = wt + events[e].source * n_out;
+      for (int64_t i = 0; i < n_out; ++i) cur[i] += w[i];
+    }
+    t_prev = t_next;
+  }
+}
+
+// Walks one neuron's adjoint back from t_from to t_to across its own spikes in (t_to, t_from].
+template <typename T>
+void adjoint_across_spikes(T& lv, T& li, int64_t& next_spike, T t_from, T t_to, const T* times, const T* currents,
+                           const T* grad_times, const LifParams<T>& p) {
+  T t = t_from;
+  for (; next_spike >= 0 && times[next_spike] > t_to; --next_spike) {
+    const T d = t - times[next_spike];
+    const T em = std::exp(-d / p.tau_m);
+    adjoint_decay(lv, li, em, synaptic_decay(em, p), p);
+    lv = adjoint_spike_jump(lv, grad_times[next_spike], currents[next_spike], p);
+    t = times[next_spike];
+  }
+  const T em = std::exp(-(t - t_to) / p.tau_m);
+  adjoint_decay(lv, li, em, synaptic_decay(em, p), p);
+}
+
+template <typename T>
+void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t max_spikes,
+                     const T* times, const T* currents, const T* grad_times, const LifParams<T>& p,
+                     bool input_grad, std::vector<T>& scratch, std::vector<int64_t>& next_spike, T* grad_in,
+                     T* grad_wt) {
+  scratch.assign(5 * n_out, T(0));
+  T* lv = scratch.data();
+  T* li = lv + n_out;
+  T* coupling = li + n_out;      // R lambda_V - lambda_I: the input-time gradient per unit weight
+  T* weight_grad = coupling + n_out;  // -tau_s lambda_I: the weight gradient per input spike
+  T* next_time = weight_grad + n_out; // time of the latest own spike not yet crossed, -inf if none
+  next_spike.resize(n_out);
+  for (int64_t i = 0; i < n_out; ++i) {
+    const T* row = times + i * max_spikes;
+    int64_t k = 0;
+    while (k < max_spikes && row[k] < p.t_end) ++k;
+    next_spike[i] = k - 1;
+    next_time[i] = k > 0 ? row[k - 1] : -std::numeric_limits<T>::infinity();
+  }
+  T t_cur = p.t_end;
+  size_t e = events.size();
+  while (e > 0) {
+    const T t_g = events[e - 1].time;
+    const T em = std::exp(-(t_cur - t_g) / p.tau_m), es = synaptic_decay(em, p);
+    // Pass 1 (vectorisable): plain decay for the neurons that did not fire in (t_g, t_cur].
+    int64_t fired = 0;
+    for (int64_t i = 0; i < n_out; ++i) {
+      const bool crosses = next_time[i] > t_g;
+      T lvi = lv[i], lii = li[i];
+      adjoint_decay(lvi, lii, em, es, p);
+      lv[i] = crosses ? lv[i] : lvi;
+      li[i] = crosses ? li[i] : lii;
+      fired += crosses;
+    }
+    // Pass 2: the neurons that did, spike by spike.
+    for (int64_t i = 0; fired > 0 && i < n_out; ++i) {
+      if (next_time[i] > t_g) {
+        const int64_t o = i * max_spikes;
+        adjoint_across_spikes(lv[i], li[i], next_spike[i], t_cur, t_g, times + o, currents + o, grad_times + o, p);
+        next_time[i] = next_spike[i] >= 0 ? times[o + next_spike[i]] : -std::numeric_limits<T>::infinity();
+        --fired;
+      }
+    }
+    for (int64_t i = 0; i < n_out; ++i) {
+      coupling[i] = p.resistance * lv[i] - li[i];
+      weight_grad[i] = -p.tau_s * li[i];
+    }
+    for (; e > 0 && events[e - 1].time == t_g; --e) {
+      const InputEvent<T>& ev = events[e - 1];
+      T* gw = grad_wt + ev.source * n_out;
+#pragma omp simd
+      for (int64_t i = 0; i < n_out; ++i) gw[i] += weight_grad[i];
+      if (input_grad) {
+        const T* w = wt + ev.source * n_out;
+        T acc = T(0);
+#pragma omp simd reduction(+ : acc)
+        for (int64_t i = 0; i < n_out; ++i) acc += w[i] * coupling[i];
+        grad_in[ev.slot] = acc;
+      }
+    }
+    t_cur = t_g;
+  }
+}
+
+}  // namespace cpu
+}  // namespace snn
