@@ -1,0 +1,58 @@
+"""The public surface is deliberate: each module's ``__all__`` is listed here, so growing or shrinking it is a
+visible change, and everything listed exists. ``import snn`` stays free of the search stack."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+PUBLIC = {
+    "snn": ["functional", "nn", "losses", "metrics", "data", "train", "__version__"],
+    "snn.functional": [
+        "SpikeOverflowWarning", "lif_layer", "lif_layer_with_counts", "lif_network",
+        "reset_spike_overflow_count", "spike_overflow_count",
+    ],
+    "snn.nn": ["FeedForwardSNN", "LIFLayer"],
+    "snn.losses": [
+        "LOSS_NAMES", "LossFunction", "all_spike_term", "cross_entropy", "first_spike_times", "loss_l", "loss_la",
+        "loss_lw", "make_loss", "spike_penalty", "target_spike_term",
+    ],
+    "snn.metrics": ["MetricAccumulator", "predictions"],
+    "snn.data": [
+        "DATASETS", "SpikeDataset", "VALIDATION_SEED", "YIN_YANG_SPLITS", "augment_mnist", "default_data_dir",
+        "encode_mnist", "encode_yin_yang", "load_dataset", "mnist", "yin_yang",
+    ],
+    "snn.train": [
+        "CHECKPOINT", "DataConfig", "EpochReport", "LossConfig", "METRICS", "NetworkConfig", "OptimizerConfig",
+        "PhaseConfig", "RunResult", "ScheduleConfig", "Study", "TrainConfig", "build_model", "check_start",
+        "evaluate", "load_split", "load_study", "parse_study", "train",
+    ],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_all_is_exactly_the_public_surface(module_name):
+    module = importlib.import_module(module_name)
+    assert sorted(module.__all__) == sorted(PUBLIC[module_name])
+    for name in module.__all__:
+        assert getattr(module, name) is not None
+
+
+def test_snn_never_imports_the_search_stack():
+    code = (
+        "import sys, snn.train, snn.functional, snn.nn, snn.data, snn.bench\n"
+        "print(sorted(m for m in ('ray', 'optuna', 'mlflow', 'search') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_operator_modules_need_only_torch():
+    # The GPU machine has torch, numpy, scipy and pytest only: the operator path must not pull in the rest.
+    code = (
+        "import sys, snn.functional, snn.nn, snn.losses, snn.bench\n"
+        "print(sorted(m for m in ('rich', 'matplotlib', 'pandas', 'torchvision') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
