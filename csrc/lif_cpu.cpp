@@ -22,6 +22,8 @@ void check_cpu_inputs(const at::Tensor& input_times, const at::Tensor& weight) {
                     "expected input_times [batch, n_in, k_in] and weight [n_out, n_in], got ",
                     input_times.sizes(), " and ", weight.sizes());
   TORCH_CHECK_VALUE(input_times.scalar_type() == weight.scalar_type(), "input_times and weight dtypes differ");
+  TORCH_CHECK_VALUE(input_times.size(1) * input_times.size(2) < (int64_t(1) << 31),
+                    "n_in * k_in must be < 2^31, got ", input_times.size(1) * input_times.size(2));
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward_cpu(const at::Tensor& input_times,
@@ -90,7 +92,7 @@ std::tuple<at::Tensor, at::Tensor> lif_backward_cpu(const at::Tensor& grad_spike
       for (int64_t c = c0; c < c1; ++c) {
         for (int64_t b = c * chunk; b < std::min(batch, (c + 1) * chunk); ++b) {
           const int64_t o = b * n_out * max_spikes;
-          collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events);
+          collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events, /*validate=*/false);
           backward_sample(events, wp, n_out, max_spikes, tp + o, cp + o, gp + o, p, input_grad, scratch, next_spike,
                           gip + b * n_in * k_in, gwp + c * n_in * n_out);
         }

@@ -18,14 +18,17 @@ namespace cpu {
 template <typename T>
 struct InputEvent {
   T time;
-  int64_t source;  // presynaptic neuron j
-  int64_t slot;    // flat index j * k_in + s into the sample's input row (for the time gradient)
+  int32_t source;  // presynaptic neuron j
+  int32_t slot;    // flat index j * k_in + s into the sample's input row (for the time gradient)
 };
 
-// The sample's input spikes before t_end, in time order. Also checks what only a pass over the values
-// can check, so that bad input raises ValueError instead of producing a wrong answer.
+// The sample's input spikes before t_end, in time order. With `validate`, also checks what only a pass over
+// the values can check, so that bad input raises ValueError instead of producing a wrong answer; without it
+// (spike trains this kernel produced itself, or inputs a forward pass already checked) each row is read
+// only up to its first spike at or after t_end.
 template <typename T>
-void collect_events(const T* times, int64_t n_in, int64_t k_in, T t_end, std::vector<InputEvent<T>>& events) {
+void collect_events(const T* times, int64_t n_in, int64_t k_in, T t_end, std::vector<InputEvent<T>>& events,
+                    bool validate = true) {
   events.clear();
   for (int64_t j = 0; j < n_in; ++j) {
     const T* row = times + j * k_in;
@@ -33,14 +36,18 @@ void collect_events(const T* times, int64_t n_in, int64_t k_in, T t_end, std::ve
     for (int64_t s = 0; s < k_in; ++s) {
       const T t = row[s];
       // One compare covers both checks on the hot path: NaN fails every comparison.
-      if (!(t >= previous)) {
+      if (validate && !(t >= previous)) {
         TORCH_CHECK_VALUE(!std::isnan(t), "input_times contains NaN (input neuron ", j, ", slot ", s,
                           "); use +inf for 'no spike'");
         TORCH_CHECK_VALUE(false, "each input_times row must be sorted ascending, got ", previous, " before ", t,
                           " (input neuron ", j, "); sort with torch.sort(dim=-1)");
       }
       previous = t;
-      if (t < t_end) events.push_back({t, j, j * k_in + s});
+      if (t < t_end) {
+        events.push_back({t, int32_t(j), int32_t(j * k_in + s)});
+      } else if (!validate) {
+        break;
+      }
     }
   }
   std::sort(events.begin(), events.end(), [](const InputEvent<T>& x, const InputEvent<T>& y) {

@@ -65,7 +65,7 @@ std::tuple<TensorVector, TensorVector, TensorVector> network_forward_cpu(
         int64_t n_in = x.size(1), k_in = x.size(2);
         for (int64_t l = 0; l < n_layers; ++l) {
           const int64_t n_out = weights[l].size(0), k = max_spikes[l], o = b * n_out * k;
-          cpu::collect_events(in, n_in, k_in, p.t_end, events);
+          cpu::collect_events(in, n_in, k_in, p.t_end, events, /*validate=*/l == 0);
           cpu::forward_sample(events, wt[l].data_ptr<scalar_t>(), n_out, k, p, state.data(),
                               times[l].data_ptr<scalar_t>() + o, currents[l].data_ptr<scalar_t>() + o,
                               counts[l].data_ptr<int64_t>() + b * n_out);
@@ -122,7 +122,7 @@ std::tuple<at::Tensor, TensorVector> network_backward_cpu(at::TensorList grad_ti
             const scalar_t* in = first ? x.data_ptr<scalar_t>() + b * n_in * k_in : st[l - 1].data_ptr<scalar_t>() + b * n_in * k_in;
             scalar_t* below = first ? grad_in.data_ptr<scalar_t>() + b * n_in * k_in : grad_below.data();
             if (!first) std::fill_n(below, n_in * k_in, scalar_t(0));
-            cpu::collect_events(in, n_in, k_in, p.t_end, events);
+            cpu::collect_events(in, n_in, k_in, p.t_end, events, /*validate=*/false);
             cpu::backward_sample(events, wt[l].data_ptr<scalar_t>(), n_out, k, st[l].data_ptr<scalar_t>() + o,
                                  sc[l].data_ptr<scalar_t>() + o, grad_out.data(), p, !first || input_grad, scratch,
                                  next_spike, below,

@@ -25,4 +25,9 @@ TORCH_LIBRARY(snn, m) {
       "network_backward(Tensor[] grad_spike_times, Tensor input_times, Tensor[] weights, Tensor[] spike_times, "
       "Tensor[] spike_currents, float tau_m, float tau_s, float threshold, float resistance, float t_end, "
       "bool input_grad) -> (Tensor, Tensor[])");
+  // The paper's loss (kind 0 = L_W, 1 = L, 2 = L_A) over a network's spike times, and its gradient w.r.t.
+  // every layer's spike times (computed together: the gradient is a by-product of the forward pass).
+  m.def(
+      "spike_loss(Tensor[] layer_times, Tensor labels, int kind, float alpha, float eta, float tau_0, float tau_1, "
+      "float t_end) -> (Tensor, Tensor[])");
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = ["CSRC_DIR", "load_kernels", "cuda_sources", "compile_cuda_sources"]
 
 CSRC_DIR = Path(__file__).resolve().parent.parent / "csrc"
-_CPU_SOURCES = ("ops.cpp", "lif_cpu.cpp", "network_cpu.cpp")
+_CPU_SOURCES = ("ops.cpp", "lif_cpu.cpp", "network_cpu.cpp", "loss_cpu.cpp")
 _CUDA_SOURCES = ("lif_cuda.cpp", "lif_cuda.cu")
 # -fopenmp: at::parallel_for is OpenMP in torch's headers; -march=native: the kernel is built on the machine
 # that runs it (first use), so it may use that CPU's vector units.

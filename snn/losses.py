@@ -167,10 +167,44 @@ class LossFunction:
     t_end: float = 30.0
 
     def __call__(self, layer_times, labels) -> torch.Tensor:
+        if _fused_available(layer_times, labels):
+            params = (_KINDS[self.name], self.alpha, self.eta, self.tau_0, self.tau_1, self.t_end)
+            return _FusedLoss.apply(labels, params, *layer_times)
         kw = dict(alpha=self.alpha, tau_0=self.tau_0, tau_1=self.tau_1, t_end=self.t_end)
         if self.name == "L_W":
             return loss_lw(layer_times, labels, **kw)
         return (loss_l if self.name == "L" else loss_la)(layer_times, labels, eta=self.eta, **kw)
+
+
+_KINDS = {"L_W": 0, "L": 1, "L_A": 2}
+
+
+def _fused_available(layer_times, labels) -> bool:
+    """The C++ form (csrc/loss_cpu.cpp) serves CPU tensors; it equals the functions above (tested)."""
+    if isinstance(layer_times, torch.Tensor) or not layer_times:
+        return False
+    tensors = [*layer_times, labels]
+    if not all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in tensors):
+        return False
+    if not all(t.dim() == 3 for t in layer_times) or labels.dim() != 1 or labels.is_floating_point():
+        return False  # let the reference raise its clear errors
+    from snn import _ops  # noqa: F401  (registers the operators)
+
+    return torch._C._dispatch_has_kernel_for_dispatch_key("snn::spike_loss", "CPU")
+
+
+class _FusedLoss(torch.autograd.Function):
+    """One C++ call computes the loss and its gradient w.r.t. every layer's spike times; backward scales it."""
+
+    @staticmethod
+    def forward(ctx, labels, params, *layer_times):
+        loss, grads = torch.ops.snn.spike_loss.default(list(layer_times), labels, *params)
+        ctx.save_for_backward(*grads)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        return (None, None, *(g * grad_loss for g in ctx.saved_tensors))
 
 
 def make_loss(name: str, *, alpha: float, eta: float, tau_0: float = 0.5, tau_1: float = 6.4, t_end: float = 30.0) -> LossFunction:
