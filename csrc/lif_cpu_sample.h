@@ -85,11 +85,13 @@ void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const LifParams
 
 template <typename T>
 void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t max_spikes,
-                    const LifParams<T>& p, T* state, T* out_times, T* out_currents, int64_t* counts) {
-  T* v = state;
-  T* cur = v + n_out;
-  T* v_end = cur + n_out;
-  T* i_end = v_end + n_out;
+                    const LifParams<T>& params, T* state, T* out_times, T* out_currents, int64_t* counts) {
+  // Disjoint slices of one buffer; __restrict__ tells the compiler so, which lets it vectorise the loops.
+  const LifParams<T> p = params;
+  T* __restrict__ v = state;
+  T* __restrict__ cur = v + n_out;
+  T* __restrict__ v_end = cur + n_out;
+  T* __restrict__ i_end = v_end + n_out;
   std::fill(state, state + 2 * n_out, T(0));
   const size_t n_events = events.size();
   const T theta = p.threshold, R = p.resistance;
@@ -154,15 +156,17 @@ void adjoint_across_spikes(T& lv, T& li, int64_t& next_spike, T t_from, T t_to, 
 
 template <typename T>
 void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t max_spikes,
-                     const T* times, const T* currents, const T* grad_times, const LifParams<T>& p,
+                     const T* times, const T* currents, const T* grad_times, const LifParams<T>& params,
                      bool input_grad, std::vector<T>& scratch, std::vector<int64_t>& next_spike, T* grad_in,
                      T* grad_wt) {
   scratch.assign(5 * n_out, T(0));
-  T* lv = scratch.data();
-  T* li = lv + n_out;
-  T* coupling = li + n_out;      // R lambda_V - lambda_I: the input-time gradient per unit weight
-  T* weight_grad = coupling + n_out;  // -tau_s lambda_I: the weight gradient per input spike
-  T* next_time = weight_grad + n_out; // time of the latest own spike not yet crossed, -inf if none
+  // Disjoint slices of one buffer; __restrict__ tells the compiler so, which lets it vectorise the loops.
+  const LifParams<T> p = params;  // a local copy cannot alias the arrays either
+  T* __restrict__ lv = scratch.data();
+  T* __restrict__ li = lv + n_out;
+  T* __restrict__ coupling = li + n_out;      // R lambda_V - lambda_I: the input-time gradient per unit weight
+  T* __restrict__ weight_grad = coupling + n_out;  // -tau_s lambda_I: the weight gradient per input spike
+  T* __restrict__ next_time = weight_grad + n_out; // time of the latest own spike not yet crossed, -inf if none
   next_spike.resize(n_out);
   for (int64_t i = 0; i < n_out; ++i) {
     const T* row = times + i * max_spikes;
@@ -179,12 +183,12 @@ void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int6
     // Pass 1 (vectorisable): plain decay for the neurons that did not fire in (t_g, t_cur].
     int64_t fired = 0;
     for (int64_t i = 0; i < n_out; ++i) {
-      const bool crosses = next_time[i] > t_g;
+      const bool keep = next_time[i] > t_g;
       T lvi = lv[i], lii = li[i];
       adjoint_decay(lvi, lii, em, es, p);
-      lv[i] = crosses ? lv[i] : lvi;
-      li[i] = crosses ? li[i] : lii;
-      fired += crosses;
+      lv[i] = keep ? lv[i] : lvi;
+      li[i] = keep ? li[i] : lii;
+      fired += keep ? 1 : 0;
     }
     // Pass 2: the neurons that did, spike by spike.
     for (int64_t i = 0; fired > 0 && i < n_out; ++i) {
