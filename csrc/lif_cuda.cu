@@ -1,13 +1,13 @@
 // CUDA implementation of snn::lif_forward / snn::lif_backward: one thread per (sample, output neuron),
 // walking the sample's time-sorted input events exactly like forward_sample / backward_sample in
-// lif_cpu.cpp (same event order, same merging of simultaneous inputs, same lif_math.h functions), with the
-// neuron's state in registers. Grid: x = sample, y = blocks of up to 128 neurons, so every warp belongs to
-// one sample and walks one event sequence: control flow is uniform except inside a neuron's own spikes.
+// lif_cpu_sample.h (same event order, same merging of simultaneous inputs, same lif_math.h functions), with
+// the neuron's state in registers. Grid: x = sample, y = blocks of up to 128 neurons, so every warp belongs
+// to one sample and walks one event sequence: control flow is uniform except inside a neuron's own spikes.
 // Plain pointers only (no ATen here): the binding is csrc/lif_cuda.cpp, the launchers are in lif_cuda.h.
 //
 // Work per sample and layer (what to hold against the H200's peak): with E input spikes before t_end,
 // D distinct input times among them (simultaneous inputs merge) and N output neurons,
-//   forward:  N * D decay steps (1 exp, x^4 by 2-4 multiplies, V and I update, "may it fire?" test:
+//   forward:  N * D decay steps (1 exp, x^4 by 4 multiplies, V and I update, "may it fire?" test:
 //             ~10 flops + the exp, ~20-30 FP64 instructions) + N * E synaptic updates (1 load + 1 add)
 //             + per output spike one crossing search (3-5 Halley steps of ~15 flops + 1 division, 1 log,
 //             at most 1 cbrt);
@@ -51,8 +51,8 @@ __device__ __forceinline__ int64_t source_of(int64_t slot, int64_t k_in) {
   return k_in == 1 ? slot : int64_t(int(slot) / int(k_in));
 }
 
-// lif_cpu.cpp's advance_neuron, line for line: advances one neuron by `span` from t_start, emitting every
-// threshold crossing on the way.
+// lif_cpu_sample.h's advance_neuron, line for line: advances one neuron by `span` from t_start, emitting
+// every threshold crossing on the way.
 template <typename T>
 __device__ void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const LifParams<T>& p,
                                int64_t max_spikes, T* times, T* currents, int64_t& count) {
@@ -80,8 +80,8 @@ __device__ void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, cons
   cur = i_end;
 }
 
-// lif_cpu.cpp's adjoint_across_spikes, line for line: walks one neuron's adjoint back from t_from to t_to
-// across its own spikes in (t_to, t_from].
+// lif_cpu_sample.h's adjoint_across_spikes, line for line: walks one neuron's adjoint back from t_from to
+// t_to across its own spikes in (t_to, t_from].
 template <typename T>
 __device__ void adjoint_across_spikes(T& lv, T& li, int64_t& next_spike, T t_from, T t_to, const T* times,
                                       const T* currents, const T* grad_times, const LifParams<T>& p) {

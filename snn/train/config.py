@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 LOSS_NAMES = ("L_W", "L", "L_A")
+SP_NORMALIZATIONS = ("neurons", "sum")  # as snn.losses (not imported here: the config stays free of torch)
 # (inputs, classes) of each dataset, to catch a network that does not fit its data before training starts.
 DATASETS = {"yinyang": (5, 3), "mnist": (784, 10)}
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
@@ -125,12 +126,14 @@ class LossConfig(_Section):
     eta: float = 0.4  # ms; unused by L_W
     tau_0: float = 0.5
     tau_1: float = 6.4
+    sp_normalization: str = "neurons"  # SP divided by the number of neurons; see snn.losses.SP_NORMALIZATIONS
 
     def __post_init__(self) -> None:
         k = self.KEY
         _set(self, alpha=c.number(self.alpha, f"{k}.alpha", min=0), eta=c.number(self.eta, f"{k}.eta", min=0),
              tau_0=c.number(self.tau_0, f"{k}.tau_0", min=0, min_open=True),
-             tau_1=c.number(self.tau_1, f"{k}.tau_1", min=0, min_open=True))
+             tau_1=c.number(self.tau_1, f"{k}.tau_1", min=0, min_open=True),
+             sp_normalization=c.string(self.sp_normalization, f"{k}.sp_normalization", choices=SP_NORMALIZATIONS))
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,8 @@ def train(
             group["lr"] = lr
         p = schedule.phase(phase)
         loss_fn = make_loss(p.loss, alpha=config.loss.alpha, eta=config.loss.eta, tau_0=config.loss.tau_0,
-                            tau_1=config.loss.tau_1, t_end=config.network.t_end)
+                            tau_1=config.loss.tau_1, t_end=config.network.t_end,
+                            sp_normalization=config.loss.sp_normalization)
         with console.epoch(epoch, phase, lr, n_batches) as advance:
             train_loss, overflows = _train_epoch(model, optimizer, loss_fn, train_set, config, generator, advance)
         report = EpochReport(epoch, phase, lr, train_loss, evaluate(model, validation_set, config),

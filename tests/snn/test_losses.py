@@ -91,10 +91,12 @@ def test_losses_combine_the_terms_as_in_the_paper(name):
         "L": _ce_by_hand() + alpha * _cs_by_hand() + eta * _sp_by_hand(),
         "L_A": _ce_by_hand() + alpha * _as_by_hand() + eta * _sp_by_hand(),
     }[name]
-    fn = make_loss(name, alpha=alpha, eta=eta, tau_0=TAU_0, tau_1=TAU_1, t_end=T_END)
+    # SPEC.md's literal SP (the sum); the per-neuron default is tested below.
+    fn = make_loss(name, alpha=alpha, eta=eta, tau_0=TAU_0, tau_1=TAU_1, t_end=T_END, sp_normalization="sum")
     assert fn(layers, labels).item() == pytest.approx(expected, rel=1e-12)
-    direct = {"L_W": lambda: loss_lw(layers, labels, alpha=alpha), "L": lambda: loss_l(layers, labels, alpha=alpha, eta=eta),
-              "L_A": lambda: loss_la(layers, labels, alpha=alpha, eta=eta)}[name]()
+    direct = {"L_W": lambda: loss_lw(layers, labels, alpha=alpha),
+              "L": lambda: loss_l(layers, labels, alpha=alpha, eta=eta, sp_normalization="sum"),
+              "L_A": lambda: loss_la(layers, labels, alpha=alpha, eta=eta, sp_normalization="sum")}[name]()
     assert direct.item() == pytest.approx(expected, rel=1e-12)
 
 
@@ -201,7 +203,7 @@ def test_term_gradients_match_finite_differences(term):
 
 def test_float32_inputs_give_float32_losses():
     layers = [_t(HIDDEN, torch.float32), _t(OUT, torch.float32)]
-    value = make_loss("L_A", alpha=0.1, eta=0.1)(layers, torch.tensor(LABELS))
+    value = make_loss("L_A", alpha=0.1, eta=0.1, sp_normalization="sum")(layers, torch.tensor(LABELS))
     assert value.dtype == torch.float32
     assert value.item() == pytest.approx(_ce_by_hand() + 0.1 * _as_by_hand() + 0.1 * _sp_by_hand(), rel=1e-5)
 
@@ -252,3 +254,22 @@ def test_public_names_are_exported():
     for name in ("first_spike_times", "cross_entropy", "target_spike_term", "all_spike_term", "spike_penalty",
                  "loss_lw", "loss_l", "loss_la", "make_loss"):
         assert name in losses.__all__
+
+
+def test_sp_normalisation_divides_the_penalty_by_the_number_of_neurons():
+    from snn.losses import SP_NORMALIZATIONS, loss_l, loss_lw, spike_penalty
+    from snn.train.config import SP_NORMALIZATIONS as CONFIG_CHOICES
+
+    assert CONFIG_CHOICES == SP_NORMALIZATIONS
+    hidden = torch.tensor([[[1.0, 2.0, 3.0], [4.0, float("inf"), float("inf")]]], dtype=torch.float64)
+    out = torch.tensor([[[5.0, 7.0], [6.0, float("inf")], [9.0, 10.0]]], dtype=torch.float64)
+    labels = torch.tensor([1])
+    base = loss_lw([hidden, out], labels, alpha=0.1)
+    sp = spike_penalty([hidden, out])
+    assert math.isclose(float(sp), 1 / 1 + 1 / 2 + 1 / 2 + 1 / 1)
+    summed = loss_l([hidden, out], labels, alpha=0.1, eta=0.4, sp_normalization="sum")
+    per_neuron = loss_l([hidden, out], labels, alpha=0.1, eta=0.4)
+    assert math.isclose(float(summed - base), 0.4 * 3.0, rel_tol=1e-12)
+    assert math.isclose(float(per_neuron - base), 0.4 * 3.0 / 5, rel_tol=1e-12)  # 2 hidden + 3 output neurons
+    with pytest.raises(ValueError, match="sp_normalization"):
+        loss_l([hidden, out], labels, alpha=0.1, eta=0.4, sp_normalization="mean")

@@ -19,15 +19,19 @@ def _spike_trains(batch, n, k, generator, silent_fraction=0.3):
 
 @pytest.mark.parametrize("name", ["L_W", "L", "L_A"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_fused_loss_equals_reference(name, seed):
+@pytest.mark.parametrize("sp_normalization", ["neurons", "sum"])
+def test_fused_loss_equals_reference(name, seed, sp_normalization):
     g = torch.Generator().manual_seed(seed)
     layers = [_spike_trains(16, n, k, g) for n, k in ((7, 5), (4, 6), (3, 4))]
     labels = torch.randint(0, 3, (16,), generator=g)
     kwargs = dict(alpha=3.5e-3, eta=0.4, tau_0=0.5, tau_1=6.4, t_end=30.0)
     fused_inputs = [t.clone().requires_grad_() for t in layers]
     reference_inputs = [t.clone().requires_grad_() for t in layers]
-    fused = make_loss(name, **kwargs)(fused_inputs, labels)
-    reference = REFERENCE[name](reference_inputs, labels, **({k: v for k, v in kwargs.items() if not (name == "L_W" and k == "eta")}))
+    fused = make_loss(name, **kwargs, sp_normalization=sp_normalization)(fused_inputs, labels)
+    if name == "L_W":
+        reference = loss_lw(reference_inputs, labels, **{k: v for k, v in kwargs.items() if k != "eta"})
+    else:
+        reference = REFERENCE[name](reference_inputs, labels, **kwargs, sp_normalization=sp_normalization)
     assert fused.grad_fn is not None and "Fused" in type(fused.grad_fn).__name__
     torch.testing.assert_close(fused, reference, rtol=1e-12, atol=1e-12)
     (2.0 * fused).backward()

@@ -66,7 +66,8 @@ def test_spike_penalty_gives_the_hidden_weights_a_gradient(setup):
     assert (grad_hidden.abs().sum(dim=1) > 0).all()  # every multi-spike hidden neuron is pushed
     # And the full loss L differs from L_W in its hidden-weight gradient by exactly eta * dSP/dW1.
     labels = torch.tensor(LABELS)
-    g_l = torch.autograd.grad(make_loss("L", alpha=0.2, eta=0.4)(_network(inputs, w1, w2)[0], labels), (w1,))[0]
+    loss_l = make_loss("L", alpha=0.2, eta=0.4, sp_normalization="sum")
+    g_l = torch.autograd.grad(loss_l(_network(inputs, w1, w2)[0], labels), (w1,))[0]
     g_lw = torch.autograd.grad(make_loss("L_W", alpha=0.2, eta=0.4)(_network(inputs, w1, w2)[0], labels), (w1,))[0]
     (g_sp,) = torch.autograd.grad(spike_penalty(_network(inputs, w1, w2)[0]), (w1,))
     assert (g_sp != 0).any()

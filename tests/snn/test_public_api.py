@@ -15,7 +15,7 @@ PUBLIC = {
     ],
     "snn.nn": ["FeedForwardSNN", "LIFLayer"],
     "snn.losses": [
-        "LOSS_NAMES", "LossFunction", "all_spike_term", "cross_entropy", "first_spike_times", "loss_l", "loss_la",
+        "LOSS_NAMES", "SP_NORMALIZATIONS", "LossFunction", "all_spike_term", "cross_entropy", "first_spike_times", "loss_l", "loss_la",
         "loss_lw", "make_loss", "spike_penalty", "target_spike_term",
     ],
     "snn.metrics": ["MetricAccumulator", "predictions"],

@@ -1,0 +1,3 @@
+// Emulation stand-in for <cuda_runtime.h>: see cuda_shim.h.
+#pragma once
+#include "cuda_shim.h"
