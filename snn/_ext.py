@@ -27,6 +27,14 @@ def _default_cuda_env() -> None:
     # ENVIRONMENT.md: torch looks for CUDA in /usr/local unless told, and needs an arch list without a GPU.
     if "CUDA_HOME" not in os.environ and Path("/usr/local/cuda").is_dir():
         os.environ["CUDA_HOME"] = "/usr/local/cuda"
+    import logging
+
+    import torch
+
+    if not torch.cuda.is_available():
+        # cpp_extension warns "No CUDA runtime is found" at import on every GPU-less machine with a CUDA
+        # toolkit, i.e. on every CPU run here: noise, since the CPU kernel needs no CUDA.
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     # -march=native code is only valid on this CPU model: key the cache by it, so a home directory shared
     # by different cluster nodes never hands one node another's binary.
     cache = Path.home() / ".cache" / "snn-search" / "torch_extensions" / _cpu_key()
