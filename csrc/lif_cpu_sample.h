@@ -55,34 +55,6 @@ void collect_events(const T* times, int64_t n_in, int64_t k_in, T t_end, std::ve
   });
 }
 
-// Advances one neuron by `span` from t_start, emitting every threshold crossing on the way.
-template <typename T>
-void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const LifParams<T>& p, int64_t max_spikes,
-                    T* times, T* currents, int64_t& count) {
-  T v_end = membrane(v, p.kappa * cur, em, es), i_end = cur * es, x = T(1);
-  T d = first_crossing(v, cur, span, v_end, i_end, em, p, x);
-  T t0 = t_start, i0 = cur, em_rest = em;  // em_rest = e^{-(t_stop - t0)/tau_m}
-  const T t_stop = t_start + span;
-  while (d >= T(0)) {
-    const T t_spike = t0 + d;
-    if (!(t_spike < p.t_end) || count >= kSpikeCountCap) break;
-    i0 = i0 * synaptic_decay(x, p);
-    if (count < max_spikes) {
-      times[count] = t_spike;
-      currents[count] = i0;
-    }
-    ++count;
-    t0 = t_spike;  // restart from the reset state V = 0
-    em_rest /= x;  // e^{-(t_stop - t_spike)/tau_m} without another exp
-    const T es_rest = synaptic_decay(em_rest, p);
-    v_end = membrane(T(0), p.kappa * i0, em_rest, es_rest);
-    i_end = i0 * es_rest;
-    d = first_crossing(T(0), i0, t_stop - t0, v_end, i_end, em_rest, p, x);
-  }
-  v = v_end;
-  cur = i_end;
-}
-
 template <typename T>
 void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t max_spikes,
                     const LifParams<T>& params, T* state, T* out_times, T* out_currents, int64_t* counts) {
@@ -136,22 +108,6 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
     }
     t_prev = t_next;
   }
-}
-
-// Walks one neuron's adjoint back from t_from to t_to across its own spikes in (t_to, t_from].
-template <typename T>
-void adjoint_across_spikes(T& lv, T& li, int64_t& next_spike, T t_from, T t_to, const T* times, const T* currents,
-                           const T* grad_times, const LifParams<T>& p) {
-  T t = t_from;
-  for (; next_spike >= 0 && times[next_spike] > t_to; --next_spike) {
-    const T d = t - times[next_spike];
-    const T em = std::exp(-d / p.tau_m);
-    adjoint_decay(lv, li, em, synaptic_decay(em, p), p);
-    lv = adjoint_spike_jump(lv, grad_times[next_spike], currents[next_spike], p);
-    t = times[next_spike];
-  }
-  const T em = std::exp(-(t - t_to) / p.tau_m);
-  adjoint_decay(lv, li, em, synaptic_decay(em, p), p);
 }
 
 template <typename T>
