@@ -1,0 +1,33 @@
+"""snn-search's search service: multi-objective hyperparameter studies over ``snn.train``.
+
+Ray Tune runs the trials (search.trainable), Optuna proposes them (search.searcher, prune-aware),
+MLflow records them (search.tracking, search.callbacks); ``snn-search`` is the command line (search.cli).
+The light modules (config, space, objectives, pruning, pareto) import neither Ray nor MLflow; the
+orchestration names below are imported on first use.
+"""
+
+from __future__ import annotations
+
+from search.config import Resources, SearchConfig, StorageConfig
+from search.objectives import DEFAULT_OBJECTIVES, OBJECTIVE_METRICS, Objective
+from search.pareto import dominates, pareto_front, pareto_ranks
+from search.pruning import PruningConfig, PruningRule
+from search.space import ParamSpec, parse_space, to_optuna
+
+__all__ = [
+    "SearchConfig", "Resources", "StorageConfig", "ParamSpec", "parse_space", "to_optuna",
+    "Objective", "OBJECTIVE_METRICS", "DEFAULT_OBJECTIVES", "PruningConfig", "PruningRule",
+    "dominates", "pareto_ranks", "pareto_front",
+    "RunOptions", "run_study", "StudyTracker", "StudyLayout",
+]
+
+_LAZY = {"RunOptions": "search.study", "run_study": "search.study", "StudyTracker": "search.tracking",
+         "StudyLayout": "search.layout"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'search' has no attribute {name!r}")

@@ -1,0 +1,53 @@
+"""Helpers shared by the ``snn-search`` subcommands: the command protocol, the ``--root`` option, and
+opening a study's stores from its manifest."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Protocol
+
+from search.layout import ROOT_ENV, StudyLayout
+from search.objectives import Objective
+from search.tracking import StudyTracker, TrialRow
+
+__all__ = ["Command", "CommandError", "add_root", "StudyView"]
+
+
+class CommandError(Exception):
+    """A mistake the user can fix; printed without a traceback, exit status 2."""
+
+
+class Command(Protocol):
+    name: str
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def add_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", default=None,
+                        help=f"directory holding the studies' state (default: ${ROOT_ENV}, else ./snn-studies)")
+
+
+class StudyView:
+    """A finished or running study, read from its manifest, MLflow store and Optuna storage."""
+
+    def __init__(self, name: str, root: str | None = None):
+        self.layout = StudyLayout.at(name, root)
+        self.manifest = self.layout.manifest()
+        self.objectives = [Objective(o["metric"], o["mode"]) for o in self.manifest["objectives"]]
+        self.tracker = StudyTracker(self.manifest["tracking_uri"], self.manifest["name"])
+
+    def rows(self) -> list[TrialRow]:
+        if self.tracker.find_parent() is None:
+            return []  # started, but no trial tracked yet
+        return self.tracker.trials()
+
+    def summary(self) -> dict:
+        from search.summary import optuna_states, study_summary
+
+        return study_summary(self.manifest["name"], self.rows(), self.objectives,
+                             optuna=optuna_states(self.manifest["optuna_storage"], self.manifest["name"]),
+                             planned_trials=self.manifest.get("trials"))

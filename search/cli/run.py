@@ -1,0 +1,55 @@
+"""``snn-search run STUDY.toml``: run (or resume) a study and print its summary."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from search.cli.inspect import ui_command_for
+from search.cli.render import make_console, print_summary, trials_table
+from search.layout import default_root
+from search.study import RunOptions, run_study
+from search.tracking import StudyTracker
+
+__all__ = ["RunCommand"]
+
+
+class RunCommand:
+    name = "run"
+    help = "run a study file ([train] + [search]) with Ray Tune, Optuna and MLflow"
+    description = (
+        "Run a study: Optuna proposes trials, Ray Tune runs them (pruning networks that switch off), MLflow\n"
+        "records one parent run per study and one child run per trial.\n\n"
+        "Defaults: a local Ray on 127.0.0.2, MLflow in sqlite:///./mlflow.db, state in ./snn-studies/NAME/."
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("study_file", metavar="STUDY.toml", help="study file: [train] and [search] tables")
+        parser.add_argument("--name", help="study name (default: the file's stem); names the state dir and MLflow experiment")
+        parser.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
+        parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: [search.storage], else sqlite:///./mlflow.db)")
+        parser.add_argument("--resume", action="store_true", help="continue the study of this name (unfinished trials resume from checkpoints)")
+        parser.add_argument("--root", help="state directory (default: [search.storage].root, else ./snn-studies)")
+        parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+        parser.add_argument("--no-live", action="store_true", help="no live trial table")
+
+    def run(self, args: argparse.Namespace) -> int:
+        console = make_console()
+        start = time.perf_counter()
+        result = run_study(args.study_file, RunOptions(
+            name=args.name, address=args.address, tracking_uri=args.tracking_uri, resume=args.resume,
+            root=args.root, num_cpus=args.num_cpus, live=not args.no_live,
+        ))
+        manifest = result.manifest
+        tracker = StudyTracker(manifest["tracking_uri"], manifest["name"])
+        console.print(trials_table(tracker.trials(), result.settings.objectives, f"{manifest['name']}: trials"))
+        print_summary(console, result.summary, tracking_uri=manifest["tracking_uri"],
+                      experiment_id=manifest.get("experiment_id"), study_dir=str(result.layout.dir),
+                      ui_command=ui_command_for(manifest["name"], root if (root := result.layout.dir.parent) != default_root() else None))
+        unfinished = result.settings.trials - sum(n for s, n in result.summary["states"].items() if s != "RUNNING")
+        if unfinished > 0:
+            console.print(f"[yellow]study stopped with {unfinished} trial(s) unfinished; continue it with: "
+                          f"snn-search run {args.study_file} --resume" + (f" --name {args.name}" if args.name else "")
+                          + (f" --root {args.root}" if args.root else ""))
+        console.print(f"finished in {time.perf_counter() - start:.0f} s")
+        return 0

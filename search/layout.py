@@ -1,0 +1,78 @@
+"""Where a study keeps its state: ``<root>/<name>/`` (root default ``<cwd>/snn-studies``).
+
+```
+<root>/<name>/study.toml      the study file as run (a resume must match it)
+<root>/<name>/study.json      manifest: tracking URI, Optuna storage, dataset, objectives
+<root>/<name>/optuna.db       the Optuna study (default storage)
+<root>/<name>/tune/           Ray Tune's experiment (restorable) and its checkpoints
+<root>/<name>/trials/<id>/    each trial's out_dir (checkpoint.pt, metrics.json, plots)
+<root>/<name>/artifacts/      Pareto table, plots and summary (also logged to the parent MLflow run)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["StudyLayout", "default_root", "list_studies", "ROOT_ENV"]
+
+ROOT_ENV = "SNN_SEARCH_ROOT"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def default_root() -> Path:
+    return Path(os.environ.get(ROOT_ENV) or Path.cwd() / "snn-studies").resolve()
+
+
+@dataclass(frozen=True)
+class StudyLayout:
+    name: str
+    dir: Path
+
+    @classmethod
+    def at(cls, name: str, root: str | Path | None = None) -> "StudyLayout":
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"study name must be letters, digits, '_', '-' or '.', starting with a letter or digit, got {name!r}")
+        return cls(name, Path(root or default_root()).resolve() / name)
+
+    study_file = property(lambda self: self.dir / "study.toml")
+    manifest_file = property(lambda self: self.dir / "study.json")
+    tune_dir = property(lambda self: self.dir / "tune")
+    trials_dir = property(lambda self: self.dir / "trials")
+    artifacts_dir = property(lambda self: self.dir / "artifacts")
+
+    @property
+    def default_optuna_storage(self) -> str:
+        return f"sqlite:///{self.dir / 'optuna.db'}"
+
+    def exists(self) -> bool:
+        return self.manifest_file.exists()
+
+    def create(self, study_text: str, manifest: dict[str, Any]) -> None:
+        for path in (self.dir, self.trials_dir, self.artifacts_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        self.study_file.write_text(study_text, encoding="utf-8")
+        self.write_manifest(manifest)
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        tmp = self.manifest_file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+        os.replace(tmp, self.manifest_file)
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.exists():
+            raise FileNotFoundError(f"no study {self.name!r} under {str(self.dir.parent)!r}; "
+                                    f"`snn-search list` shows the studies there (--root picks another directory)")
+        return json.loads(self.manifest_file.read_text())
+
+
+def list_studies(root: str | Path | None = None) -> list[StudyLayout]:
+    root = Path(root or default_root())
+    if not root.is_dir():
+        return []
+    return [StudyLayout(p.parent.name, p.parent) for p in sorted(root.glob("*/study.json"))]

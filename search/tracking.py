@@ -1,0 +1,228 @@
+"""MLflow bookkeeping for a study: one experiment named after the study, one parent run, one child run per
+trial, found again by tags rather than remembered in memory.
+
+Why not Ray's ``MLflowLoggerCallback``: it keeps its trial -> run map only in memory, so a resumed study
+would open a second run for every trial (ENVIRONMENT.md). Here every lookup goes through the tracking store:
+the parent run is the run tagged ``snn_search_role = parent`` in the experiment, a child run the one tagged
+``trial_key = <Tune trial id>`` (stable across ``Tuner.restore``). Per-epoch metrics already in the store
+(step = epoch) are not logged again when a resumed trial replays an epoch.
+
+All writes happen in the driver process (the Tune callback), so a SQLite store has a single writer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import urlparse
+
+from search.objectives import Objective
+from search.pareto import pareto_ranks
+
+__all__ = ["TrialRow", "StudyTracker", "default_tracking_uri", "front", "TRIAL_STATES", "PARETO_FILTER"]
+
+TRIAL_STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAILED")
+ROLE_TAG, TRIAL_KEY_TAG, STATE_TAG = "snn_search_role", "trial_key", "trial_state"
+_PARENT_TAG = "mlflow.parentRunId"
+PARETO_FILTER = 'tags.pareto_front = "true"'  # the MLflow UI search that shows the front
+
+
+def default_tracking_uri(cwd: Path | None = None) -> str:
+    return f"sqlite:///{(cwd or Path.cwd()).resolve() / 'mlflow.db'}"
+
+
+def _artifact_root(tracking_uri: str, experiment: str) -> str | None:
+    # A SQLite store's default artifact root is ./mlruns relative to wherever the process runs; pin it next
+    # to the database so that `snn-search ui` from another directory still finds the plots.
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme == "sqlite" and tracking_uri.startswith("sqlite:///"):
+        database = Path(tracking_uri[len("sqlite:///") :])
+        return (database.parent / "mlartifacts" / experiment).as_uri()
+    return None
+
+
+@dataclass
+class TrialRow:
+    """One child run as the CLI and the Pareto update see it."""
+
+    run_id: str
+    name: str
+    state: str
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def values(self, objectives: Sequence[Objective]) -> list[float] | None:
+        """Final objective values, or None when any is missing or not finite."""
+        values = [self.metrics.get(o.final_metric) for o in objectives]
+        if any(v is None or not math.isfinite(v) for v in values):
+            return None
+        return values
+
+    @property
+    def pareto_rank(self) -> int | None:
+        rank = self.tags.get("pareto_rank", "")
+        return int(rank) if rank.isdigit() else None
+
+
+class StudyTracker:
+    def __init__(self, tracking_uri: str, study_name: str):
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.study_name = study_name
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self._experiment_id: str | None = None
+        self._parent_id: str | None = None
+        self._runs: dict[str, str] = {}  # trial key -> run id (a cache of what the store says)
+        self._last_step: dict[str, int] = {}
+
+    # -- experiment and parent run -------------------------------------------------------------------------
+    @property
+    def experiment_id(self) -> str:
+        if self._experiment_id is None:
+            experiment = self.client.get_experiment_by_name(self.study_name)
+            if experiment is None:
+                self._experiment_id = self.client.create_experiment(
+                    self.study_name, artifact_location=_artifact_root(self.tracking_uri, self.study_name)
+                )
+            else:
+                self._experiment_id = experiment.experiment_id
+        return self._experiment_id
+
+    def _search(self, filter_string: str) -> list:
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs([self.experiment_id], filter_string, max_results=1000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    @property
+    def parent_run_id(self) -> str:
+        if self._parent_id is None:
+            found = self._search(f"tags.{ROLE_TAG} = 'parent'")
+            if found:
+                self._parent_id = found[0].info.run_id
+            else:
+                run = self.client.create_run(self.experiment_id, run_name=self.study_name, tags={ROLE_TAG: "parent"})
+                self._parent_id = run.info.run_id
+        return self._parent_id
+
+    def find_parent(self) -> str | None:
+        """The parent run id if the study was ever tracked here; creates nothing."""
+        experiment = self.client.get_experiment_by_name(self.study_name)
+        if experiment is None:
+            return None
+        self._experiment_id = experiment.experiment_id
+        found = self._search(f"tags.{ROLE_TAG} = 'parent'")
+        return found[0].info.run_id if found else None
+
+    def log_parent_params(self, params: Mapping[str, Any]) -> None:
+        self._log_params(self.parent_run_id, params)
+
+    def set_parent_status(self, status: str) -> None:
+        self.client.update_run(self.parent_run_id, status=status)
+
+    def finish_parent(self) -> None:
+        self.client.set_terminated(self.parent_run_id, "FINISHED")
+
+    def log_parent_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
+
+    def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        existing = self.client.get_run(run_id).data.params
+        # Params are immutable in MLflow: re-logging one (a resumed study) is skipped, not an error.
+        fresh = [Param(str(k), str(v)[:6000]) for k, v in params.items() if str(k) not in existing]
+        for start in range(0, len(fresh), 100):
+            self.client.log_batch(run_id, params=fresh[start : start + 100])
+
+    # -- child runs --------------------------------------------------------------------------------------
+    def trial_run(self, trial_key: str, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str] = {}) -> str:
+        """The child run of a trial: found by its key if it exists (resume), created otherwise."""
+        if trial_key not in self._runs:
+            found = self._search(f"tags.{TRIAL_KEY_TAG} = '{trial_key}'")
+            if found:
+                run_id = found[0].info.run_id
+                history = self.client.get_metric_history(run_id, "val_accuracy")
+                self._last_step[trial_key] = max((m.step for m in history), default=-1)
+                self.client.update_run(run_id, status="RUNNING")
+            else:
+                run = self.client.create_run(
+                    self.experiment_id,
+                    run_name=run_name,
+                    tags={TRIAL_KEY_TAG: trial_key, _PARENT_TAG: self.parent_run_id, STATE_TAG: "RUNNING",
+                          "pareto_front": "false", ROLE_TAG: "trial", **tags},
+                )
+                run_id = run.info.run_id
+                self._last_step[trial_key] = -1
+            self._runs[trial_key] = run_id
+            self._log_params(run_id, params)
+        return self._runs[trial_key]
+
+    def log_epoch(self, trial_key: str, metrics: Mapping[str, float], step: int) -> None:
+        """Per-epoch metrics at ``step`` = epoch; an epoch already in the store is skipped."""
+        from mlflow.entities import Metric
+        import time
+
+        if step <= self._last_step.get(trial_key, -1):
+            return
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
+        self.client.log_batch(self._runs[trial_key], metrics=batch)
+        self._last_step[trial_key] = step
+
+    def finish_trial(self, trial_key: str, state: str, metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
+        from mlflow.entities import Metric, RunTag
+        import time
+
+        if state not in TRIAL_STATES:
+            raise ValueError(f"state must be one of {TRIAL_STATES}, got {state=}")
+        run_id = self._runs[trial_key]
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
+        tag_list = [RunTag(k, str(v)) for k, v in {**tags, STATE_TAG: state}.items()]
+        self.client.log_batch(run_id, metrics=batch, tags=tag_list)
+        self.client.set_terminated(run_id, "FAILED" if state == "FAILED" else "FINISHED")
+
+    # -- reading and Pareto --------------------------------------------------------------------------------
+    def trials(self) -> list[TrialRow]:
+        rows = []
+        for run in self._search(f"tags.{ROLE_TAG} = 'trial'"):
+            tags = dict(run.data.tags)
+            rows.append(TrialRow(run.info.run_id, run.info.run_name or run.info.run_id, tags.get(STATE_TAG, "RUNNING"),
+                                 dict(run.data.params), dict(run.data.metrics), tags))
+        return sorted(rows, key=lambda r: r.name)
+
+    def update_pareto(self, objectives: Sequence[Objective]) -> list[TrialRow]:
+        """Re-ranks the COMPLETE trials and writes ``pareto_front``/``pareto_rank`` tags where they changed.
+        Pruned, failed and running trials are never ranked. Returns all rows with their new tags."""
+        rows = self.trials()
+        ranked = [r for r in rows if r.state == "COMPLETE" and r.values(objectives) is not None]
+        ranks = pareto_ranks([r.values(objectives) for r in ranked], [o.mode for o in objectives])
+        wanted = {r.run_id: {"pareto_front": "true" if k == 1 else "false", "pareto_rank": str(k)} for r, k in zip(ranked, ranks)}
+        for row in rows:
+            new = wanted.get(row.run_id, {"pareto_front": "false"})
+            for key, value in new.items():
+                if row.tags.get(key) != value:
+                    self.client.set_tag(row.run_id, key, value)
+                    row.tags[key] = value
+            if row.run_id not in wanted and "pareto_rank" in row.tags:
+                self.client.delete_tag(row.run_id, "pareto_rank")
+                del row.tags["pareto_rank"]
+        return rows
+
+    def ui_url(self, base: str) -> str:
+        """Experiment page of the study in the MLflow UI, filtered to the Pareto front."""
+        from urllib.parse import quote
+
+        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs?searchFilter={quote(PARETO_FILTER)}"
+
+
+def front(rows: Iterable[TrialRow]) -> list[TrialRow]:
+    return [r for r in rows if r.state == "COMPLETE" and r.tags.get("pareto_front") == "true"]

@@ -1,0 +1,146 @@
+"""The Tune function trainable: one trial = one ``snn.train.train`` run with the trial's parameters.
+
+Every epoch the trainer's callback reports every metric to Tune (objectives, silent fractions, ...) together
+with the trial's checkpoint, and applies the silent-neuron pruning rule; returning its reason stops training.
+After training one last report carries the final validation/test metrics and ``pruned``/``prune_reason``:
+the searcher (search.searcher) tells a pruned trial to Optuna as PRUNED, the tracker marks its MLflow run.
+
+A trial is PRUNED when the rule fired, when the trainer stopped on its own (a non-finite loss leaves a dead
+network), or when the network ends switched off (the rule's condition holds on the final validation but the
+patience had no epochs left to elapse): such networks have N_S ~ 0 and must never reach the Pareto front.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from search.objectives import final_metrics, split_metrics
+from search.pruning import PruningConfig, PruningRule
+
+__all__ = ["run_trial", "trial_params", "read_attempts", "cap_gpu_memory", "TRIAL_DIR", "ATTEMPTS_DIR", "FINAL_KEY", "PRUNED_KEY", "NUMBER_KEY", "epoch_metrics"]
+
+TRIAL_DIR = "trials"
+ATTEMPTS_DIR = "attempts"  # <study>/attempts/<trial id>.jsonl: one line per start of a trial (node, epoch)
+FINAL_KEY = "is_final"  # marks the last report of a trial (carries final_* metrics)
+PRUNED_KEY = "pruned"
+NUMBER_KEY = "optuna_trial"  # set by the searcher in the Tune config; not a train field
+
+
+def trial_params(config: dict[str, Any]) -> dict[str, Any]:
+    """The sampled train overrides of a Tune trial config."""
+    return {k: v for k, v in config.items() if k != NUMBER_KEY}
+
+
+def epoch_metrics(report: Any) -> dict[str, float]:
+    """An ``EpochReport`` as flat Tune/MLflow metrics (``val_*`` plus the training scalars)."""
+    metrics = split_metrics("val", report.validation)
+    metrics.update(epoch=report.epoch, phase=report.phase, lr=report.lr, train_loss=report.train_loss,
+                   epoch_seconds=report.seconds, train_spike_overflows=report.train_spike_overflows)
+    return metrics
+
+
+def _restore(out_dir: Path) -> bool:
+    """Puts the Tune checkpoint (if Tune restored this trial) into ``out_dir``; True when there is a run to
+    resume. Tune's copy wins over whatever ``out_dir`` holds: it is the state Tune's results agree with."""
+    from ray import tune
+    from snn.train import CHECKPOINT
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with checkpoint.as_directory() as source:
+            for path in Path(source).iterdir():
+                if path.is_file():
+                    shutil.copy2(path, out_dir / path.name)
+    return (out_dir / CHECKPOINT).exists() and checkpoint is not None
+
+
+def _previous_validations(out_dir: Path) -> list[dict]:
+    from snn.train import METRICS
+
+    path = out_dir / METRICS
+    if not path.exists():
+        return []
+    return [epoch["validation"] for epoch in json.loads(path.read_text())["epochs"]]
+
+
+def _record_attempt(study_dir: str, trial_id: str, resumed_epochs: int) -> None:
+    """Appends where and from which epoch this trial (re)starts: a retried or resumed trial shows the node it
+    moved to and that it continued from its checkpoint instead of starting over."""
+    import os
+    import socket
+    import time
+
+    import ray
+
+    path = Path(study_dir) / ATTEMPTS_DIR / f"{trial_id}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid(),
+            "resumed_epochs": resumed_epochs, "time": time.time()}
+    with path.open("a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def read_attempts(study_dir: str | Path, trial_id: str) -> list[dict]:
+    path = Path(study_dir) / ATTEMPTS_DIR / f"{trial_id}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def cap_gpu_memory(gpus: float) -> None:
+    """A trial given a fraction of a GPU may allocate only that fraction of its memory, so that trials packed
+    on one GPU cannot starve each other (Ray shares the device but does not enforce memory)."""
+    import torch
+
+    if 0 < gpus < 1 and torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(gpus, 0)  # Ray's CUDA_VISIBLE_DEVICES makes it device 0
+
+
+def run_trial(config: dict[str, Any], *, base_train: dict, pruning: dict, study_dir: str, threads: int,
+              gpus: float = 0.0) -> None:
+    """Tune's entry point (bound with ``tune.with_parameters``): ``config`` holds the sampled parameters,
+    dotted keys relative to ``[train]``."""
+    import torch
+    from ray import tune
+    from snn.train import TrainConfig, train
+
+    torch.set_num_threads(threads)  # the trial's CPU share: trials at once must not oversubscribe the cores
+    cap_gpu_memory(gpus)
+    trial_config = TrainConfig.from_dict(base_train).with_overrides(trial_params(config))
+    out_dir = Path(study_dir) / TRIAL_DIR / tune.get_context().get_trial_id()
+    resume = _restore(out_dir)
+    if not resume and out_dir.exists():
+        shutil.rmtree(out_dir)  # a restarted trial (no Tune checkpoint) starts from scratch
+    rule = PruningRule(PruningConfig.from_dict(pruning))
+    history = _previous_validations(out_dir) if resume else []
+    _record_attempt(study_dir, tune.get_context().get_trial_id(), len(history))
+    stop: dict[str, str] = {}
+
+    def callback(report) -> str | None:
+        history.append(report.validation)
+        reason = rule.check(history)
+        metrics = {**epoch_metrics(report), PRUNED_KEY: reason is not None, FINAL_KEY: False}
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(out_dir)))
+        if reason:
+            stop["reason"] = reason
+        return reason
+
+    result = train(trial_config, out_dir, callback=callback, resume=resume, progress=False)
+    reason = stop.get("reason") or result.stop_reason
+    if reason is None and rule.config.enabled and rule.why_switched_off(result.final["validation"]):
+        reason = f"ended switched off: {rule.why_switched_off(result.final['validation'])}"
+    last = epoch_metrics(result.epochs[-1])
+    planned = trial_config.schedule.epochs
+    tune.report({
+        **last,
+        **final_metrics(result.final),
+        PRUNED_KEY: reason is not None,
+        "prune_reason": reason or "",
+        FINAL_KEY: True,
+        "epochs_run": len(result.epochs),
+        "epochs_planned": planned,
+        "epochs_saved": planned - len(result.epochs) if reason else 0,
+        "out_dir": str(out_dir),
+    })

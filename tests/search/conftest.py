@@ -1,0 +1,56 @@
+"""Shared fixtures for the search service tests: a tiny study file and the environment every test that
+touches Ray or MLflow needs (loopback Ray, no auth, no telemetry; ENVIRONMENT.md)."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# A study whose trials take seconds: 200 Yin-Yang samples, 3 epochs (2-phase), the paper's network. Its
+# first two trials are fixed: the paper's setting, and a threshold of 100 that no neuron reaches, so that the
+# network is silent from the first epoch whatever the trainer does (a silent network passes no gradient).
+# The sampled thresholds reach that switched-off region too.
+TINY_STUDY = """
+[train]
+seed = 0
+[train.network]
+sizes = [5, 40, 25, 13, 3]
+init_ranges = [[1.0, 3.0], [0.2, 1.0], [0.0, 1.0], [0.0, 1.0]]
+max_spikes = 32
+[train.data]
+dataset = "yinyang"
+train_subset = 200
+[train.schedule]
+epochs = 3
+switch_epoch = 2
+phase1 = { loss = "L_A", lr = 5e-3 }
+phase2 = { loss = "L", lr = 2e-4 }
+
+[search]
+trials = @TRIALS@
+concurrency = 2
+seed = 1
+start_points = [
+    { "loss.alpha" = 3.5e-3, "network.threshold" = 1.0 },
+    { "loss.alpha" = 3.5e-3, "network.threshold" = 100.0 },
+]
+[search.space]
+"loss.alpha" = { type = "float", low = 1e-4, high = 1e-2, log = true }
+"network.threshold" = { type = "float", low = 0.5, high = 100.0, log = true }
+[search.pruning]
+patience = 1
+"""
+
+
+def tiny_study_text(trials: int = 5) -> str:
+    return TINY_STUDY.replace("@TRIALS@", str(trials))
+
+
+@pytest.fixture
+def tiny_study(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text())
+    return path

@@ -1,0 +1,65 @@
+"""The silent-neuron pruning rule on validation histories shaped like the trainer's MetricAccumulator."""
+
+import pytest
+
+from search.pruning import PruningConfig, PruningRule
+
+
+def epoch(layers=(0.0, 0.0, 0.0, 0.0), target=0.0):
+    return {"silent_fraction_per_layer": list(layers), "silent_target_fraction": target}
+
+
+ALIVE, DEAD_LAYER, DEAD_TARGET = epoch(), epoch((0.0, 1.0, 1.0, 1.0), 1.0), epoch(target=0.95)
+
+
+def rule(**kwargs):
+    return PruningRule(PruningConfig.from_dict(kwargs))
+
+
+def test_a_whole_silent_layer_for_patience_epochs_prunes():
+    r = rule(patience=2)
+    assert r.check([ALIVE, DEAD_LAYER]) is None
+    reason = r.check([ALIVE, DEAD_LAYER, DEAD_LAYER])
+    assert reason == "switched off: layer 2 silent fraction 1.00 >= 1 (epochs 1-2)"
+
+
+def test_consecutive_means_consecutive():
+    assert rule(patience=2).check([DEAD_LAYER, ALIVE, DEAD_LAYER]) is None
+
+
+def test_silent_targets_prune_and_name_the_cause():
+    assert rule(patience=1).check([DEAD_TARGET]) == "switched off: silent target fraction 0.95 >= 0.9 (epoch 0)"
+    assert rule(patience=1, target_silent_fraction=0.99).check([DEAD_TARGET]) is None
+
+
+def test_output_layer_is_named_as_such():
+    reason = rule(patience=1).check([epoch((0.0, 0.0, 0.0, 1.0))])
+    assert reason.startswith("switched off: output layer silent fraction 1.00")
+
+
+def test_grace_period_ignores_early_epochs():
+    r = rule(patience=1, grace_epochs=2)
+    assert r.check([DEAD_LAYER]) is None and r.check([DEAD_LAYER, DEAD_LAYER]) is None
+    assert r.check([DEAD_LAYER, DEAD_LAYER, DEAD_LAYER]) is not None
+
+
+def test_partial_silence_below_the_threshold_keeps_training():
+    r = rule(patience=1, layer_silent_fraction=0.8)
+    assert r.check([epoch((0.0, 0.5, 0.0, 0.0))]) is None
+    assert r.check([epoch((0.0, 0.85, 0.0, 0.0))]) is not None
+
+
+def test_disabled_rule_never_prunes():
+    assert rule(enabled=False, patience=1).check([DEAD_LAYER] * 5) is None
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"patience": 0}, "search.pruning.patience must be an integer >= 1, got patience=0"),
+    ({"grace_epochs": -1}, "search.pruning.grace_epochs must be an integer >= 0"),
+    ({"enabled": "yes"}, "search.pruning.enabled must be true or false"),
+    ({"target_silent_fraction": 0.0}, "search.pruning.target_silent_fraction must be a fraction in (0, 1]"),
+])
+def test_bad_rules_are_rejected(table, message):
+    with pytest.raises(ValueError) as error:
+        PruningConfig.from_dict(table)
+    assert message in str(error.value)

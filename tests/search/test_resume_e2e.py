@@ -1,0 +1,66 @@
+"""Interrupt a running study (Ctrl-C on `snn-search run`) and resume it: every trial ends with exactly one
+MLflow run, every epoch is logged once, and Optuna's states agree with MLflow's."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.search.conftest import tiny_study_text
+
+TRIALS = 3
+CLI = [sys.executable, "-c", "import sys; from search.cli import main; sys.exit(main())"]
+
+
+def finished_trials(trials_dir: Path) -> int:
+    done = 0
+    for metrics in trials_dir.glob("*/metrics.json"):
+        try:
+            done += json.loads(metrics.read_text()).get("final") is not None
+        except json.JSONDecodeError:
+            pass
+    return done
+
+
+@pytest.mark.slow
+def test_an_interrupted_study_resumes_without_duplicates(tmp_path):
+    # Longer trials than the other e2e test, so that the interrupt finds trials mid-training.
+    text = tiny_study_text(TRIALS).replace("epochs = 3", "epochs = 6").replace("switch_epoch = 2", "switch_epoch = 3")
+    (tmp_path / "tiny.toml").write_text(text)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    command = [*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    trials_dir = tmp_path / "snn-studies" / "tiny" / "trials"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if finished_trials(trials_dir) >= 1:
+            break
+        time.sleep(0.5)
+    assert process.poll() is None, f"the study ended before it could be interrupted:\n{process.communicate()[0]}"
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 0, output
+    assert "--resume" in output  # the user is told how to continue
+
+    resumed = subprocess.run([*command, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+    manifest = json.loads((tmp_path / "snn-studies" / "tiny" / "study.json").read_text())
+    client = MlflowClient(manifest["tracking_uri"])
+    runs = client.search_runs([manifest["experiment_id"]], "tags.snn_search_role = 'trial'")
+    assert sorted(r.info.run_name for r in runs) == [f"trial_{i:03d}" for i in range(TRIALS)]
+    assert len({r.data.tags["trial_key"] for r in runs}) == TRIALS
+    for run in runs:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+        assert sorted(steps) == list(range(int(run.data.metrics["epochs_run"]))), run.info.run_name
+    optuna_trials = optuna.load_study(study_name="tiny", storage=manifest["optuna_storage"]).get_trials()
+    assert len(optuna_trials) == TRIALS
+    mlflow_states = {r.info.run_name: r.data.tags["trial_state"] for r in runs}
+    assert {f"trial_{t.number:03d}": {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED"}[t.state.name] for t in optuna_trials} == mlflow_states
