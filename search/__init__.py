@@ -18,10 +18,10 @@ __all__ = [
     "SearchConfig", "Resources", "StorageConfig", "ParamSpec", "parse_space", "to_optuna",
     "Objective", "OBJECTIVE_METRICS", "DEFAULT_OBJECTIVES", "PruningConfig", "PruningRule",
     "dominates", "pareto_ranks", "pareto_front",
-    "RunOptions", "run_study", "StudyTracker", "StudyLayout",
+    "RunOptions", "run_study", "resume_study", "StudyTracker", "StudyLayout",
 ]
 
-_LAZY = {"RunOptions": "search.study", "run_study": "search.study", "StudyTracker": "search.tracking",
+_LAZY = {"RunOptions": "search.study", "run_study": "search.study", "resume_study": "search.study", "StudyTracker": "search.tracking",
          "StudyLayout": "search.layout"}
 
 

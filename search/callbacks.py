@@ -38,6 +38,18 @@ def _epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
             if (k.startswith("val_") or k in EPOCH_METRIC_KEYS) and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def _fail_reason(trial) -> str:
+    """The error's last line (Tune keeps the traceback in the trial's error file), and how often it was tried."""
+    text = ""
+    try:
+        path = getattr(trial, "error_file", None)
+        text = Path(path).read_text() if path and Path(path).exists() else ""
+    except OSError:
+        pass
+    last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "the trial's worker failed")
+    return f"failed after {getattr(trial, 'num_failures', 0)} attempt(s): {last}"[:5000]
+
+
 class TrackingCallback(tune.Callback):
     def __init__(self, study_dir: str):
         self.study_dir = study_dir
@@ -105,7 +117,7 @@ class TrackingCallback(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._run(trial)
         error = str(getattr(trial, "error_file", "") or "")
-        self._tracker.finish_trial(trial.trial_id, "FAILED", {}, {"error_file": error})
+        self._tracker.finish_trial(trial.trial_id, "FAILED", {}, {"error_file": error, "fail_reason": _fail_reason(trial)})
         self.refresh()
 
     def on_experiment_end(self, trials, **info) -> None:

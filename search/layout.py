@@ -6,6 +6,7 @@
 <root>/<name>/optuna.db       the Optuna study (default storage)
 <root>/<name>/tune/           Ray Tune's experiment (restorable) and its checkpoints
 <root>/<name>/trials/<id>/    each trial's out_dir (checkpoint.pt, metrics.json, plots)
+<root>/<name>/attempts/<id>.jsonl  one line per start of a trial: node, pid, epochs it resumed from
 <root>/<name>/artifacts/      Pareto table, plots and summary (also logged to the parent MLflow run)
 ```
 """

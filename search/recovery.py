@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["tune_trials", "check_checkpoints", "orphan_optuna_trials", "settle_mlflow_runs", "study_finished",
+           "fail_running_optuna_trials",
            "FINISHED_TUNE_STATES"]
 
 FINISHED_TUNE_STATES = ("TERMINATED", "ERROR")
@@ -76,16 +77,37 @@ def check_checkpoints(tune_dir: str | Path, trials: dict[str, str]) -> None:
                              f"{str(latest)!r} to resume from the one before, or start a new study with --name") from None
 
 
-def orphan_optuna_trials(storage_url: str, study_name: str, known: set[str]) -> list[int]:
-    """Optuna trial ids (storage ids) still RUNNING whose Tune trial is not in Tune's snapshot."""
+def orphan_optuna_trials(storage, study_name: str, known: set[str]) -> list[int]:
+    """Optuna trial ids (storage ids) still RUNNING whose Tune trial is not in Tune's snapshot; ``storage``
+    is a URL or an Optuna storage."""
     import optuna
 
+    from search.storage import make_storage
+
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage_url)
+        study = optuna.load_study(study_name=study_name, storage=make_storage(storage) if isinstance(storage, str) else storage)
     except KeyError:
         return []
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     return [t._trial_id for t in running if t.user_attrs.get("tune_trial_id") not in known]
+
+
+def fail_running_optuna_trials(storage_url: str, study_name: str, reason: str) -> int:
+    """Once the study has finished, an Optuna trial still RUNNING has nobody left to finish it: FAIL it."""
+    import optuna
+
+    from search.storage import make_storage
+
+    storage = make_storage(storage_url)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return 0
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in running:
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    return len(running)
 
 
 def settle_mlflow_runs(tracker, known: dict[str, str], *, study_finished: bool) -> list[str]:

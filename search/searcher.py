@@ -16,9 +16,10 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search.config import SearchConfig
 from search.space import to_optuna
+from search.storage import make_storage
 from search.trainable import NUMBER_KEY, PRUNED_KEY
 
-__all__ = ["PruneAwareOptunaSearch", "make_sampler", "make_searcher", "make_storage"]
+__all__ = ["PruneAwareOptunaSearch", "make_sampler", "make_searcher"]
 
 
 def make_sampler(name: str, seed: int):
@@ -96,18 +97,6 @@ class PruneAwareOptunaSearch(OptunaSearch):
                 values = values[0]
         self._ot_study.tell(ot_trial, values, state=state)
         self._completed_trials.add(trial_id)
-
-
-def make_storage(url: str):
-    """Optuna storage from a URL: an RDB URL (sqlite:///, postgresql://), or ``journal:///path`` for Optuna's
-    journal file on a shared file system (no database server needed for several nodes)."""
-    import optuna
-
-    if url.startswith("journal://"):
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(url[len("journal://"):]))
-    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
 
 
 def make_searcher(settings: SearchConfig, *, study_name: str, storage_url: str,

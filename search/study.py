@@ -1,7 +1,9 @@
 """Running a study: validate the study file, lay out its state, start (or join) Ray, and let Tune run the
-trials with the prune-aware Optuna searcher and the MLflow/progress callbacks; ``--resume`` restores Tune's
-experiment (unfinished trials continue from their checkpoints; the Optuna study and MLflow runs are found
-again in their stores).
+trials with the prune-aware Optuna searcher and the MLflow/progress callbacks; ``--resume`` (and
+``snn-search resume NAME``) restores Tune's experiment (unfinished trials continue from their checkpoints; the
+Optuna study and MLflow runs are found again in their stores; what a killed driver left half-done is put
+right by search.recovery). A trial whose worker or node dies is retried from its checkpoint up to
+``[search] max_retries`` times.
 
 Embedded defaults, so that ``snn-search run study.toml`` works on a laptop: a local Ray on 127.0.0.2 (kept on
 loopback, ENVIRONMENT.md) with ``RAY_AUTH_MODE=disabled`` and ``RAY_USAGE_STATS_ENABLED=0`` unless set, an
@@ -19,16 +21,21 @@ from typing import Any
 
 from search.config import SearchConfig
 from search.layout import StudyLayout
-from search.tracking import default_tracking_uri
+from search import recovery
+from search.tracking import StudyTracker, default_tracking_uri
 
-__all__ = ["RunOptions", "StudyRun", "run_study", "prepare_environment", "warm_kernels"]
+__all__ = ["RunOptions", "StudyRun", "run_study", "resume_study", "prepare_environment", "warm_kernels",
+           "check_tracking_reachable"]
 
 _ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 # Each epoch's checkpoint replaces the last one (num_to_keep), which makes Tune snapshot its experiment
 # state; with short epochs Tune warns about that on every epoch. The snapshot is what makes --resume work.
 # Tune's newer console output prints an experiment banner even at verbose=0; the older one is silent there,
 # and the live table (search.progress) is the study's console output.
-_DRIVER_ENV_DEFAULTS = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0", "RAY_AIR_NEW_OUTPUT": "0"}
+# TUNE_GLOBAL_CHECKPOINT_S: Tune's snapshot (what a resume after a killed driver restores) is at most 2 s
+# old instead of up to 10 s ("auto"), so a resumed trial loses at most the epoch it was in.
+_DRIVER_ENV_DEFAULTS = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0", "RAY_AIR_NEW_OUTPUT": "0",
+                        "TUNE_GLOBAL_CHECKPOINT_S": "2"}
 
 
 @dataclass
@@ -79,6 +86,25 @@ def _resolved_train(study) -> dict[str, Any]:
     return train
 
 
+def check_tracking_reachable(uri: str, timeout: float = 10.0) -> None:
+    """An HTTP tracking server must answer before a study starts (MLflow's client would retry for minutes,
+    and a study that cannot record its trials should not run them)."""
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            if response.status == 200:
+                return
+            problem = f"HTTP {response.status}"
+    except (URLError, OSError, ValueError) as error:
+        problem = str(getattr(error, "reason", error))
+    raise ValueError(f"the MLflow tracking server {uri!r} does not answer ({problem}); start it "
+                     f"(`mlflow server --host HOST --port PORT`), or fix --tracking-uri / [search.storage].tracking_uri")
+
+
 def _open_layout(study, settings: SearchConfig, options: RunOptions, text: str) -> tuple[StudyLayout, dict]:
     name = options.name or study.name
     layout = StudyLayout.at(name, options.root or settings.storage.root or None)
@@ -93,7 +119,9 @@ def _open_layout(study, settings: SearchConfig, options: RunOptions, text: str) 
                              f"({str(layout.study_file)!r}); start a new study with --name")
         if uri and uri != manifest["tracking_uri"]:
             raise ValueError(f"cannot resume {name!r} with tracking URI {uri!r}: it tracks to {manifest['tracking_uri']!r}")
+        check_tracking_reachable(manifest["tracking_uri"])
         return layout, manifest
+    check_tracking_reachable(uri or default_tracking_uri())
     manifest = {
         "name": name,
         "study_file": str(Path(study.path).resolve()) if study.path else "",
@@ -121,7 +149,7 @@ def _trial_dirname(trial) -> str:
     return trial.trial_id  # short, and the same id names the trial's out_dir and MLflow trial_key
 
 
-def _start_ray(options: RunOptions) -> bool:
+def _start_ray(options: RunOptions, tracking_uri: str) -> bool:
     """Starts or joins Ray unless this process is connected already; True when this call connected."""
     import ray
 
@@ -130,10 +158,14 @@ def _start_ray(options: RunOptions) -> bool:
     common = dict(logging_level=logging.WARNING, log_to_driver=False)
     if options.address:
         env = {k: os.environ[k] for k in ("TORCH_EXTENSIONS_DIR", *_ENV_DEFAULTS) if k in os.environ}
+        # The driver is the study's only MLflow writer; the URI still goes to every worker, so that anything
+        # a trial logs itself (mlflow.log_*) lands on the same server, not in a node-local ./mlruns.
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
         ray.init(address=options.address, runtime_env={"env_vars": env}, **common)
     else:
-        ray.init(num_cpus=options.num_cpus or os.cpu_count(), _node_ip_address="127.0.0.2", include_dashboard=False,
-                 **common)
+        # address="local": always a fresh instance, never one a killed driver left behind (or a `ray start`).
+        ray.init(address="local", num_cpus=options.num_cpus or os.cpu_count(), _node_ip_address="127.0.0.2",
+                 include_dashboard=False, **common)
     return True
 
 
@@ -144,6 +176,9 @@ def run_study(study_path: str | Path, options: RunOptions | None = None) -> Stud
     study = load_study(study_path)
     settings = SearchConfig.from_dict(study.search, train=study.train)
     layout, manifest = _open_layout(study, settings, options, Path(study_path).read_text(encoding="utf-8"))
+    # What Tune's last snapshot holds; every unfinished trial's checkpoint must load before anything changes.
+    known = recovery.tune_trials(layout.tune_dir) if options.resume else {}
+    recovery.check_checkpoints(layout.tune_dir, known)
     prepare_environment()
     warm_kernels(study.train.network.dtype)
 
@@ -154,20 +189,30 @@ def run_study(study_path: str | Path, options: RunOptions | None = None) -> Stud
     from search.searcher import make_searcher
     from search.trainable import run_trial
 
-    started = _start_ray(options)
+    started = _start_ray(options, manifest["tracking_uri"])
     try:
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, base_train=_resolved_train(study), pruning=vars(settings.pruning),
-                                 study_dir=str(layout.dir), threads=settings.resources.threads),
+                                 study_dir=str(layout.dir), threads=settings.resources.threads,
+                                 gpus=settings.resources.gpus),
             {"cpu": settings.resources.cpus, "gpu": settings.resources.gpus},
         )
-        if options.resume and tune.Tuner.can_restore(str(layout.tune_dir)):
-            tuner = tune.Tuner.restore(str(layout.tune_dir), trainable, resume_unfinished=True)
+        restorable = options.resume and tune.Tuner.can_restore(str(layout.tune_dir))
+        orphans = None
+        if options.resume:
+            # MLflow runs of trials Tune never recorded (driver killed in between) go; their Optuna trials are
+            # adopted by the searcher (search.recovery).
+            recovery.settle_mlflow_runs(StudyTracker(manifest["tracking_uri"], manifest["name"]), known, study_finished=False)
+            if not restorable:
+                orphans = recovery.orphan_optuna_trials(manifest["optuna_storage"], manifest["name"], set())
+        if restorable:
+            tuner = tune.Tuner.restore(str(layout.tune_dir), trainable, resume_unfinished=True, resume_errored=False)
         else:
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
-                    search_alg=make_searcher(settings, study_name=manifest["name"], storage_url=manifest["optuna_storage"]),
+                    search_alg=make_searcher(settings, study_name=manifest["name"], storage_url=manifest["optuna_storage"],
+                                             orphans=orphans),
                     num_samples=settings.trials, max_concurrent_trials=settings.concurrency,
                     trial_dirname_creator=_trial_dirname, reuse_actors=False,
                 ),
@@ -176,7 +221,8 @@ def run_study(study_path: str | Path, options: RunOptions | None = None) -> Stud
                     callbacks=[TrackingCallback(str(layout.dir)),
                                LiveProgress(manifest["name"], settings.trials, enabled=options.live)],
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # the latest and one spare
-                    failure_config=tune.FailureConfig(max_failures=0),
+                    # A trial whose worker (or node) dies restarts from its last checkpoint on any node.
+                    failure_config=tune.FailureConfig(max_failures=settings.max_retries),
                 ),
             )
         tuner.fit()
@@ -187,5 +233,20 @@ def run_study(study_path: str | Path, options: RunOptions | None = None) -> Stud
             ray.shutdown()
     tracking = TrackingCallback(str(layout.dir))
     tracking.open()
+    final = recovery.tune_trials(layout.tune_dir)
+    if recovery.study_finished(final, settings.trials):  # nothing may stay RUNNING once the study is done
+        recovery.settle_mlflow_runs(tracking._tracker, final, study_finished=True)
+        recovery.fail_running_optuna_trials(manifest["optuna_storage"], manifest["name"],
+                                            "the study finished while this trial was still RUNNING")
     summary = tracking.refresh()
     return StudyRun(layout, settings, layout.manifest(), summary)
+
+
+def resume_study(name: str, options: RunOptions | None = None) -> StudyRun:
+    """Continues study ``name`` from its own copy of the study file (``<root>/<name>/study.toml``)."""
+    from dataclasses import replace
+
+    options = replace(options or RunOptions(), name=name, resume=True)
+    layout = StudyLayout.at(name, options.root)
+    layout.manifest()  # a clear error when there is no such study
+    return run_study(layout.study_file, options)

@@ -21,9 +21,11 @@ def optuna_states(storage_url: str, study_name: str) -> dict[str, int]:
     """Trial states as Optuna recorded them (what the sampler learns from)."""
     import optuna
 
+    from search.storage import make_storage
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage_url)
+        study = optuna.load_study(study_name=study_name, storage=make_storage(storage_url))
     except KeyError:  # the study was never created (no trial was suggested yet)
         return {}
     return dict(Counter(t.state.name for t in study.get_trials(deepcopy=False)))

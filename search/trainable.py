@@ -58,6 +58,22 @@ def _restore(out_dir: Path) -> bool:
     return (out_dir / CHECKPOINT).exists() and checkpoint is not None
 
 
+def _finished_run(out_dir: Path):
+    """The trial's finished run when ``out_dir`` holds one (its metrics.json has final metrics): a trial that
+    finished after Tune's last snapshot (driver killed in between) or whose last report was lost is
+    reported again from it, never trained again. None otherwise."""
+    from snn.train import METRICS, EpochReport, RunResult
+
+    try:
+        data = json.loads((out_dir / METRICS).read_text())
+    except (OSError, ValueError):
+        return None
+    if not data.get("final") or not data.get("epochs"):
+        return None
+    return RunResult([EpochReport(**e) for e in data["epochs"]], data["final"], bool(data.get("stopped_early")),
+                     data.get("stop_reason"), out_dir)
+
+
 def _previous_validations(out_dir: Path) -> list[dict]:
     from snn.train import METRICS
 
@@ -110,10 +126,14 @@ def run_trial(config: dict[str, Any], *, base_train: dict, pruning: dict, study_
     cap_gpu_memory(gpus)
     trial_config = TrainConfig.from_dict(base_train).with_overrides(trial_params(config))
     out_dir = Path(study_dir) / TRIAL_DIR / tune.get_context().get_trial_id()
+    rule = PruningRule(PruningConfig.from_dict(pruning))
+    done = _finished_run(out_dir)
+    if done is not None:
+        _record_attempt(study_dir, tune.get_context().get_trial_id(), len(done.epochs))
+        return _report_final(done, rule, {}, trial_config.schedule.epochs, out_dir)
     resume = _restore(out_dir)
     if not resume and out_dir.exists():
         shutil.rmtree(out_dir)  # a restarted trial (no Tune checkpoint) starts from scratch
-    rule = PruningRule(PruningConfig.from_dict(pruning))
     history = _previous_validations(out_dir) if resume else []
     _record_attempt(study_dir, tune.get_context().get_trial_id(), len(history))
     stop: dict[str, str] = {}
@@ -128,11 +148,16 @@ def run_trial(config: dict[str, Any], *, base_train: dict, pruning: dict, study_
         return reason
 
     result = train(trial_config, out_dir, callback=callback, resume=resume, progress=False)
+    _report_final(result, rule, stop, trial_config.schedule.epochs, out_dir)
+
+
+def _report_final(result, rule: PruningRule, stop: dict, planned: int, out_dir: Path) -> None:
+    from ray import tune
+
     reason = stop.get("reason") or result.stop_reason
     if reason is None and rule.config.enabled and rule.why_switched_off(result.final["validation"]):
         reason = f"ended switched off: {rule.why_switched_off(result.final['validation'])}"
     last = epoch_metrics(result.epochs[-1])
-    planned = trial_config.schedule.epochs
     tune.report({
         **last,
         **final_metrics(result.final),

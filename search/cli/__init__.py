@@ -12,13 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from search.cli.common import Command, CommandError
+from search.cli.doctor import DoctorCommand
 from search.cli.inspect import ListCommand, ParetoCommand, StatusCommand
-from search.cli.run import RunCommand
+from search.cli.run import ResumeCommand, RunCommand
 from search.cli.ui import UiCommand
 
 __all__ = ["main", "build_parser", "COMMANDS", "Command", "CommandError"]
 
-COMMANDS: list[Command] = [RunCommand(), StatusCommand(), ParetoCommand(), ListCommand(), UiCommand()]
+COMMANDS: list[Command] = [RunCommand(), ResumeCommand(), StatusCommand(), ParetoCommand(), ListCommand(), UiCommand(), DoctorCommand()]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""``snn-search run STUDY.toml``: run (or resume) a study and print its summary."""
+"""``snn-search run STUDY.toml`` and ``snn-search resume NAME``: run (or continue) a study and print its
+summary."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import time
 from search.cli.inspect import ui_command_for
 from search.cli.render import make_console, print_summary, trials_table
 from search.layout import default_root
-from search.study import RunOptions, run_study
+from search.study import RunOptions, StudyRun, resume_study, run_study
 from search.tracking import StudyTracker
 
-__all__ = ["RunCommand"]
+__all__ = ["RunCommand", "ResumeCommand"]
 
 
 class RunCommand:
@@ -34,22 +35,51 @@ class RunCommand:
         parser.add_argument("--no-live", action="store_true", help="no live trial table")
 
     def run(self, args: argparse.Namespace) -> int:
-        console = make_console()
         start = time.perf_counter()
         result = run_study(args.study_file, RunOptions(
             name=args.name, address=args.address, tracking_uri=args.tracking_uri, resume=args.resume,
             root=args.root, num_cpus=args.num_cpus, live=not args.no_live,
         ))
-        manifest = result.manifest
-        tracker = StudyTracker(manifest["tracking_uri"], manifest["name"])
-        console.print(trials_table(tracker.trials(), result.settings.objectives, f"{manifest['name']}: trials"))
-        print_summary(console, result.summary, tracking_uri=manifest["tracking_uri"],
-                      experiment_id=manifest.get("experiment_id"), study_dir=str(result.layout.dir),
-                      ui_command=ui_command_for(manifest["name"], root if (root := result.layout.dir.parent) != default_root() else None))
-        unfinished = result.settings.trials - sum(n for s, n in result.summary["states"].items() if s != "RUNNING")
-        if unfinished > 0:
-            console.print(f"[yellow]study stopped with {unfinished} trial(s) unfinished; continue it with: "
-                          f"snn-search run {args.study_file} --resume" + (f" --name {args.name}" if args.name else "")
-                          + (f" --root {args.root}" if args.root else ""))
-        console.print(f"finished in {time.perf_counter() - start:.0f} s")
-        return 0
+        return report(result, args, start)
+
+
+class ResumeCommand:
+    name = "resume"
+    help = "continue an interrupted study (Ctrl-C, a killed driver, a lost node) from its saved state"
+    description = (
+        "Continue study NAME from its own copy of the study file: finished trials are kept, unfinished ones\n"
+        "continue from their last epoch checkpoint, Optuna's sampler keeps its history, and every trial keeps\n"
+        "its one MLflow run. The same as `snn-search run STUDY.toml --resume`."
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("study_name", metavar="NAME", help="the study's name (`snn-search list` shows them)")
+        parser.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
+        parser.add_argument("--root", help="state directory (default: $SNN_SEARCH_ROOT, else ./snn-studies)")
+        parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+        parser.add_argument("--no-live", action="store_true", help="no live trial table")
+
+    def run(self, args: argparse.Namespace) -> int:
+        start = time.perf_counter()
+        result = resume_study(args.study_name, RunOptions(address=args.address, root=args.root, num_cpus=args.num_cpus,
+                                                          live=not args.no_live))
+        args.study_file, args.name = None, args.study_name
+        return report(result, args, start)
+
+
+def report(result: StudyRun, args: argparse.Namespace, start: float) -> int:
+    """Prints the trials, the summary and, when trials are left, how to continue."""
+    console = make_console()
+    manifest = result.manifest
+    tracker = StudyTracker(manifest["tracking_uri"], manifest["name"])
+    console.print(trials_table(tracker.trials(), result.settings.objectives, f"{manifest['name']}: trials"))
+    print_summary(console, result.summary, tracking_uri=manifest["tracking_uri"],
+                  experiment_id=manifest.get("experiment_id"), study_dir=str(result.layout.dir),
+                  ui_command=ui_command_for(manifest["name"], root if (root := result.layout.dir.parent) != default_root() else None))
+    unfinished = result.settings.trials - sum(n for s, n in result.summary["states"].items() if s != "RUNNING")
+    if unfinished > 0:
+        console.print(f"[yellow]study stopped with {unfinished} trial(s) unfinished; continue it with: "
+                      f"snn-search resume {manifest['name']}" + (f" --root {args.root}" if args.root else "")
+                      + f" (or snn-search run {args.study_file or 'STUDY.toml'} --resume)")
+    console.print(f"finished in {time.perf_counter() - start:.0f} s")
+    return 0

@@ -27,6 +27,7 @@ def test_minimal_table_takes_the_documented_defaults():
     assert config.objectives == DEFAULT_OBJECTIVES
     assert (config.trials, config.concurrency, config.sampler, config.resources.cpus, config.resources.gpus) == (8, 1, "tpe", 1.0, 0.0)
     assert config.pruning.enabled
+    assert config.max_retries == 2 and SearchConfig.from_dict(search(max_retries=0)).max_retries == 0
 
 
 @pytest.mark.parametrize("path", sorted(STUDIES.glob("*.toml")), ids=lambda p: p.name)
@@ -84,6 +85,7 @@ def test_space_keys_must_be_train_fields_with_valid_values():
     ({"trails": 3}, "search: unknown key(s) ['search.trails']"),
     ({"trials": 0}, "search.trials must be an integer >= 1, got trials=0"),
     ({"concurrency": 1.5}, "search.concurrency must be an integer >= 1"),
+    ({"max_retries": -1}, "search.max_retries must be an integer >= 0, got max_retries=-1"),
     ({"sampler": "cmaes"}, "search.sampler must be one of ['tpe', 'nsga2', 'random'], got sampler='cmaes'"),
     ({"objectives": [{"metric": "test_accuracy"}]}, "search.objectives[0].metric must be one of"),
     ({"objectives": [{"metric": "val_ce", "mode": "down"}]}, "search.objectives[0].mode must be \"max\" or \"min\""),

@@ -1,0 +1,130 @@
+"""Bad input never loses data: a corrupt or a missing checkpoint, a study file that no longer matches the
+stored study, an unreachable tracking server. Each is a clear error with a non-zero exit status, and the
+stored study (its files, its Optuna trials, its MLflow store) is exactly as before."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.recovery import FINISHED_TUNE_STATES, tune_trials
+from tests.search.conftest import tiny_study_text
+from tests.search.procs import free_port, kill_pids, session_pids, wait_for
+
+CLI = [sys.executable, "-c", "import sys; from search.cli import main; sys.exit(main())"]
+ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+pytestmark = pytest.mark.slow  # one real, interrupted study (~40 s) shared by the tests below
+
+
+def snn_search(*args, cwd):
+    return subprocess.run([*CLI, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300,
+                          start_new_session=True)
+
+
+def in_training(trials_dir: Path) -> bool:
+    for metrics in trials_dir.glob("*/metrics.json"):
+        try:
+            data = json.loads(metrics.read_text())
+        except json.JSONDecodeError:
+            continue
+        if data["epochs"] and data.get("final") is None:
+            return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """A study stopped with Ctrl-C while a trial trains (state kept in the returned folder)."""
+    base = tmp_path_factory.mktemp("bad-input")
+    text = tiny_study_text(2).replace("epochs = 3", "epochs = 12").replace("switch_epoch = 2", "switch_epoch = 6")
+    (base / "tiny.toml").write_text(text)
+    driver = subprocess.Popen([*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"], cwd=base, env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: in_training(base / "snn-studies" / "tiny" / "trials") or driver.poll() is not None, 240,
+                 "a trial in training")
+        assert driver.poll() is None, driver.communicate()[0]
+        driver.send_signal(signal.SIGINT)
+        output = driver.communicate(timeout=180)[0]
+        assert driver.returncode == 0, output
+    finally:
+        kill_pids(session_pids(driver.pid))
+    return base
+
+
+@pytest.fixture
+def copy(interrupted, tmp_path):
+    """A private copy of the interrupted study (its MLflow store included) for one test to damage."""
+    shutil.copytree(interrupted, tmp_path / "w")
+    work = tmp_path / "w"
+    manifest_file = work / "snn-studies" / "tiny" / "study.json"
+    manifest = json.loads(manifest_file.read_text())
+    # The manifest holds absolute paths: point them at the copy.
+    text = manifest_file.read_text().replace(str(interrupted), str(work))
+    manifest_file.write_text(text)
+    return work
+
+
+def fingerprint(work: Path) -> dict:
+    """Hash of every file of the study and the MLflow store, and Optuna's trial states."""
+    hashes = {str(p.relative_to(work)): hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in sorted(work.rglob("*")) if p.is_file()}
+    manifest = json.loads((work / "snn-studies" / "tiny" / "study.json").read_text())
+    trials = optuna.load_study(study_name="tiny", storage=manifest["optuna_storage"]).get_trials()
+    return {"files": hashes, "optuna": [(t.number, t.state.name) for t in trials]}
+
+
+def latest_checkpoint(work: Path) -> Path:
+    tune_dir = work / "snn-studies" / "tiny" / "tune"
+    unfinished = [k for k, s in tune_trials(tune_dir).items() if s not in FINISHED_TUNE_STATES]
+    assert unfinished, "the interrupted study has an unfinished trial"
+    found = sorted((tune_dir / unfinished[0]).glob("checkpoint_*"))
+    assert found, "the unfinished trial has a checkpoint"
+    return found[-1] / "checkpoint.pt"
+
+
+def test_a_corrupt_checkpoint_stops_the_resume_and_changes_nothing(copy):
+    path = latest_checkpoint(copy)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a torn write
+    before = fingerprint(copy)
+    result = snn_search("resume", "tiny", "--no-live", "--num-cpus", "2", cwd=copy)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "corrupt" in result.stderr and str(path) in result.stderr and "Traceback" not in result.stderr
+    assert fingerprint(copy) == before
+
+
+def test_a_missing_checkpoint_stops_the_resume_and_changes_nothing(copy):
+    path = latest_checkpoint(copy)
+    path.unlink()
+    before = fingerprint(copy)
+    result = snn_search("resume", "tiny", "--no-live", "--num-cpus", "2", cwd=copy)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "missing or corrupt" in result.stderr and "Traceback" not in result.stderr
+    assert fingerprint(copy) == before
+
+
+def test_a_changed_study_file_is_refused_on_resume_and_changes_nothing(copy):
+    changed = copy / "tiny.toml"
+    changed.write_text(changed.read_text().replace("trials = 2", "trials = 3"))
+    before = fingerprint(copy)
+    result = snn_search("run", "tiny.toml", "--resume", "--no-live", "--num-cpus", "2", cwd=copy)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "differs from the one it was started with" in result.stderr
+    assert fingerprint(copy) == before
+
+
+def test_an_unreachable_tracking_server_is_refused_before_anything_starts(copy):
+    before = fingerprint(copy)
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = snn_search("run", "tiny.toml", "--name", "other", "--tracking-uri", uri, "--no-live", cwd=copy)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "does not answer" in result.stderr and uri in result.stderr
+    assert not (copy / "snn-studies" / "other").exists()  # no half-created study
+    assert fingerprint(copy) == before

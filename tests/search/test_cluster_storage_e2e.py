@@ -1,0 +1,79 @@
+"""Cluster-mode storage end to end: a study that tracks to a real `mlflow server` over HTTP and keeps its
+Optuna study in a real PostgreSQL (started here on loopback, stopped by pid), and one whose Optuna study is
+a journal file (Optuna's storage for a shared file system without a database server)."""
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.storage import make_storage
+from search.study import RunOptions, run_study
+from tests.search.conftest import tiny_study_text
+from tests.search.servers import MlflowServer, PostgresServer, postgres_bin
+
+TRIALS = 3
+pytestmark = pytest.mark.slow
+
+
+def study_text(optuna_url: str) -> str:
+    text = tiny_study_text(TRIALS).replace("epochs = 3", "epochs = 2").replace("switch_epoch = 2", "switch_epoch = 1")
+    return text + f'\n[search.storage]\noptuna = "{optuna_url}"\n'
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    with MlflowServer(tmp_path_factory.mktemp("mlflow-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql; .ci/run does it)")
+    try:
+        server = PostgresServer().__enter__()
+    except Exception as error:  # noqa: BLE001 - any failure to start is a reason to skip, shown to the user
+        pytest.skip(f"PostgreSQL could not be started here: {error!r}")
+    try:
+        yield server
+    finally:
+        server.__exit__(None, None, None)
+
+
+def check_study(result, uri: str, storage) -> None:
+    manifest = result.manifest
+    assert manifest["tracking_uri"] == uri
+    client = MlflowClient(uri)
+    runs = client.search_runs([manifest["experiment_id"]], "tags.snn_search_role = 'trial'")
+    assert sorted(r.info.run_name for r in runs) == [f"trial_{i:03d}" for i in range(TRIALS)]
+    assert all(r.info.status != "RUNNING" for r in client.search_runs([manifest["experiment_id"]], ""))
+    trials = optuna.load_study(study_name=manifest["name"], storage=make_storage(storage)).get_trials()
+    assert len(trials) == TRIALS and all(t.state.is_finished() for t in trials)
+    by_name = {r.info.run_name: r for r in runs}
+    for trial in trials:  # the run and the Optuna trial are the same trial: same parameters, same state
+        run = by_name[f"trial_{trial.number:03d}"]
+        assert float(run.data.params["loss.alpha"]) == pytest.approx(trial.params["loss.alpha"])
+        assert run.data.tags["trial_state"] == trial.state.name
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+        assert sorted(steps) == list(range(int(run.data.metrics["epochs_run"])))
+    parent = client.search_runs([manifest["experiment_id"]], "tags.snn_search_role = 'parent'")[0]
+    assert "pareto.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}  # artifacts over HTTP
+
+
+def test_a_study_tracks_over_http_with_optuna_in_postgresql(tmp_path, mlflow_server, postgres):
+    url = postgres.create_database("optuna_study")
+    path = tmp_path / "tiny.toml"
+    path.write_text(study_text(url))
+    result = run_study(path, RunOptions(root=str(tmp_path / "studies"), tracking_uri=mlflow_server.uri, live=False, num_cpus=2))
+    check_study(result, mlflow_server.uri, url)
+    assert not (tmp_path / "studies" / "tiny" / "optuna.db").exists()  # nothing went to a local SQLite
+
+
+def test_a_study_keeps_optuna_in_a_journal_file(tmp_path, mlflow_server):
+    url = f"journal://{tmp_path / 'shared' / 'optuna.journal'}"
+    (tmp_path / "shared").mkdir()
+    path = tmp_path / "journal.toml"
+    path.write_text(study_text(url))
+    result = run_study(path, RunOptions(root=str(tmp_path / "studies"), tracking_uri=mlflow_server.uri, live=False, num_cpus=2))
+    check_study(result, mlflow_server.uri, url)
+    assert (tmp_path / "shared" / "optuna.journal").stat().st_size > 0

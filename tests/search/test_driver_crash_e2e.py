@@ -1,0 +1,112 @@
+"""A study's driver killed with SIGKILL (after some trials finished, while others train) and continued with
+`snn-search resume NAME`: exactly the configured trials, finished trials never re-run, unfinished ones
+continue from their checkpoints, one MLflow run per trial and none left RUNNING, no Optuna trial RUNNING."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.trainable import read_attempts
+from tests.search.conftest import tiny_study_text
+from tests.search.procs import kill_pids, session_pids, wait_for
+
+TRIALS = 4
+CLI = [sys.executable, "-c", "import sys; from search.cli import main; sys.exit(main())"]
+pytestmark = pytest.mark.slow
+
+
+def epochs_of(trial_dir: Path) -> tuple[list[dict], bool]:
+    """(per-epoch records, finished) from a trial's metrics.json; ([], False) while it is being written."""
+    try:
+        data = json.loads((trial_dir / "metrics.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return [], False
+    return data["epochs"], data.get("final") is not None
+
+
+def snapshot_time(study_dir: Path) -> float:
+    states = list((study_dir / "tune").glob("experiment_state-*.json"))
+    return max((p.stat().st_mtime for p in states), default=0.0)
+
+
+def crash_point(study_dir: Path, seen: dict[str, float]):
+    """At least one finished trial, and one that has trained an epoch, is not finished and whose checkpoint
+    Tune's snapshot holds: the driver had taken a result of it (Tune's result.json, written by the driver, has
+    a line) at a time ``seen`` before the newest snapshot. A trial killed before that restarts from an older
+    checkpoint, which is correct, but this test wants to see a continuation."""
+    now = time.time()
+    states = {d.name: epochs_of(d) for d in (study_dir / "trials").glob("*") if d.is_dir()}
+    for key, (epochs, done) in states.items():
+        result = study_dir / "tune" / key / "result.json"
+        if epochs and not done and key not in seen and result.exists() and result.read_text().strip():
+            seen[key] = now
+    finished = [k for k, (_, done) in states.items() if done]
+    newest = snapshot_time(study_dir)
+    training = [k for k, (_, done) in states.items() if not done and k in seen and newest > seen[k]]
+    return (states, finished, training) if finished and training else None
+
+
+def test_a_killed_driver_is_resumed_without_reruns_or_duplicate_runs(tmp_path):
+    # 600 samples and 12 epochs, so that firing trials train long enough to be caught mid-run (a warm epoch on
+    # 200 samples takes well under a second); thresholds that mostly keep the network firing. The fixed
+    # threshold-100 start point is pruned after epoch 0: the trial that finishes before the crash.
+    text = tiny_study_text(TRIALS).replace("epochs = 3", "epochs = 12").replace("switch_epoch = 2", "switch_epoch = 6")
+    text = text.replace('"network.threshold" = { type = "float", low = 0.5, high = 100.0, log = true }',
+                        '"network.threshold" = { type = "categorical", choices = [1.0, 0.9, 1.1, 100.0] }')
+    text = text.replace("train_subset = 200", "train_subset = 600")
+    assert "choices = [1.0" in text and "train_subset = 600" in text
+    (tmp_path / "tiny.toml").write_text(text)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    study_dir = tmp_path / "snn-studies" / "tiny"
+    driver = subprocess.Popen([*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        seen: dict[str, float] = {}
+        point = wait_for(lambda: driver.poll() is None and crash_point(study_dir, seen)
+                         or (driver.poll() is not None and "ended"), 240, "a finished and a running trial")
+        assert point != "ended", f"the study ended before the crash:\n{driver.communicate()[0]}"
+        states, finished, training = point
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=60)
+    finally:
+        # The killed driver's local Ray (GCS, raylet, workers) may linger in its session: stop it by pid.
+        kill_pids(session_pids(driver.pid))
+    before = {k: epochs_of(study_dir / "trials" / k)[0] for k in states}
+
+    resumed = subprocess.run([*CLI, "resume", "tiny", "--no-live", "--num-cpus", "2"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=400, start_new_session=True)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+    after = {d.name: epochs_of(d) for d in (study_dir / "trials").iterdir() if d.is_dir()}
+    for key in finished:  # finished before the crash: same epochs (timings included), never trained again
+        assert after[key] == (before[key], True), key
+        # A trial that finished after Tune's last snapshot is started once more, only to report its result.
+        assert all(a["resumed_epochs"] == len(before[key]) for a in read_attempts(study_dir, key)[1:]), key
+    for key in training:  # trained some epochs before the crash: continued from a checkpoint, not from scratch
+        attempts = read_attempts(study_dir, key)
+        assert len(attempts) == 2 and attempts[1]["resumed_epochs"] >= 1, (key, attempts)
+        kept = attempts[1]["resumed_epochs"]
+        assert after[key][1] and after[key][0][:kept] == before[key][:kept], key
+
+    manifest = json.loads((study_dir / "study.json").read_text())
+    client = MlflowClient(manifest["tracking_uri"])
+    runs = client.search_runs([manifest["experiment_id"]], "tags.snn_search_role = 'trial'")
+    assert sorted(r.info.run_name for r in runs) == [f"trial_{i:03d}" for i in range(TRIALS)]
+    assert len({r.data.tags["trial_key"] for r in runs}) == TRIALS
+    everything = client.search_runs([manifest["experiment_id"]], "")
+    assert [r.info.run_name for r in everything if r.info.status == "RUNNING"] == []
+    for run in runs:
+        assert run.data.tags["trial_state"] in ("COMPLETE", "PRUNED"), run.info.run_name
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+        assert sorted(steps) == list(range(int(run.data.metrics["epochs_run"]))), run.info.run_name
+    trials = optuna.load_study(study_name="tiny", storage=manifest["optuna_storage"]).get_trials()
+    assert len(trials) == TRIALS and all(t.state.is_finished() for t in trials)
+    assert {f"trial_{t.number:03d}": t.state.name for t in trials} == {r.info.run_name: r.data.tags["trial_state"] for r in runs}
