@@ -8,10 +8,10 @@ exit with status 2, like argparse's own usage errors.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from search.cli.common import Command, CommandError
+from snn.cli.common import build_command_parser, run_command
 from search.cli.doctor import DoctorCommand
 from search.cli.inspect import ListCommand, ParetoCommand, StatusCommand
 from search.cli.run import ResumeCommand, RunCommand
@@ -23,29 +23,15 @@ COMMANDS: list[Command] = [RunCommand(), ResumeCommand(), StatusCommand(), Paret
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="snn-search",
-        description="Multi-objective hyperparameter search (accuracy vs spikes) for deep spiking networks: "
-                    "Ray Tune runs the trials, Optuna proposes them, MLflow records them.",
+    return build_command_parser(
+        "snn-search",
+        "Multi-objective hyperparameter search (accuracy vs spikes) for deep spiking networks: "
+        "Ray Tune runs the trials, Optuna proposes them, MLflow records them.",
+        COMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for command in COMMANDS:
-        p = sub.add_parser(command.name, help=command.help, description=getattr(command, "description", command.help),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        command.add_arguments(p)
-        p.set_defaults(_command=command)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``snn-search`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit:  # argparse: --help (0) or a usage error (2, message already printed)
-        return int(exit.code or 0)
-    try:
-        return args._command.run(args)
-    except (CommandError, ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"snn-search {args._command.name}: error: {error}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv, (CommandError, ValueError, FileNotFoundError, FileExistsError))
