@@ -1,16 +1,19 @@
-// CPU implementation of snn::network_forward / snn::network_backward: a whole feed-forward stack in one
-// operator call. Each task takes one sample through every layer (forward) and back (backward), so a training
-// step costs one parallel region and one autograd node instead of one per layer, and a sample's spike
-// trains stay in the core's cache between layers. The per-layer work is exactly the layer operator's
-// (lif_cpu_sample.h), so both operators give identical results.
+// CPU implementation of the whole-network operators: snn::network_forward, snn::network_forward_loss (the
+// forward pass and the training loss with its gradient, one call per training step) and
+// snn::network_backward. Each task takes one sample through every layer (forward) and back (backward), so a
+// training step costs one parallel region per direction and a sample's spike trains stay in the core's
+// cache between layers. The per-layer work is exactly the layer operator's (lif_cpu_sample.h) and the loss
+// is exactly snn::spike_loss's (loss_sample.h), so the operators agree to the last bit.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "lif_cpu_sample.h"
+#include "loss_sample.h"
 
 namespace snn {
 namespace {
@@ -39,105 +42,229 @@ TensorVector transposed(at::TensorList weights) {
   return wt;
 }
 
-std::tuple<TensorVector, TensorVector, TensorVector> network_forward_cpu(
+int64_t worker_count(int64_t batch) { return std::min<int64_t>(at::get_num_threads(), std::max<int64_t>(batch, 1)); }
+
+// Runs fn(sample, worker) for every sample, each worker taking the next sample when it finishes one:
+// samples differ several-fold in spike count, and a static split would leave a thread idle at the end.
+template <typename Fn>
+void for_each_sample(int64_t batch, int64_t workers, const Fn& fn) {
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, workers, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) {
+      for (int64_t b = next++; b < batch; b = next++) fn(b, w);
+    }
+  });
+}
+
+template <typename Fn>
+void for_each_sample_statically(int64_t batch, int64_t workers, const Fn& fn) {
+  const int64_t chunk = (batch + workers - 1) / workers;
+  at::parallel_for(0, workers, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) {
+      for (int64_t b = w * chunk; b < std::min(batch, (w + 1) * chunk); ++b) fn(b, w);
+    }
+  });
+}
+
+struct Outputs {
+  TensorVector times, currents, counts, orders;  // orders: each layer input's event order (save_order)
+};
+
+Outputs allocate_outputs(const at::Tensor& x, at::TensorList weights, at::IntArrayRef max_spikes) {
+  Outputs out;
+  const int64_t batch = x.size(0);
+  for (size_t l = 0; l < weights.size(); ++l) {
+    const int64_t n_out = weights[l].size(0);
+    out.times.push_back(at::full({batch, n_out, max_spikes[l]}, INFINITY, x.options()));
+    out.currents.push_back(at::empty({batch, n_out, max_spikes[l]}, x.options()));  // read only below a count
+    out.counts.push_back(at::zeros({batch, n_out}, x.options().dtype(at::kLong)));
+    const int64_t inputs = l == 0 ? x.size(1) * x.size(2) : weights[l - 1].size(0) * max_spikes[l - 1];
+    out.orders.push_back(at::empty({batch, inputs + 1}, x.options().dtype(at::kInt)));
+  }
+  return out;
+}
+
+// One sample through every layer; `events` and `state` are the worker's scratch.
+template <typename T>
+void forward_network_sample(int64_t b, const at::Tensor& x, const TensorVector& wt, at::IntArrayRef max_spikes,
+                            const LifParams<T>& p, Outputs& out, std::vector<cpu::InputEvent<T>>& events,
+                            std::vector<T>& state) {
+  const T* in = x.data_ptr<T>() + b * x.size(1) * x.size(2);
+  int64_t n_in = x.size(1), k_in = x.size(2);
+  for (size_t l = 0; l < wt.size(); ++l) {
+    const int64_t n_out = wt[l].size(1), k = max_spikes[l], o = b * n_out * k;
+    state.resize(std::max<size_t>(state.size(), 4 * n_out));
+    cpu::collect_events(in, n_in, k_in, p.t_end, events, /*validate=*/l == 0);
+    cpu::save_order(events, out.orders[l].data_ptr<int32_t>() + b * out.orders[l].size(1));
+    cpu::forward_sample(events, wt[l].data_ptr<T>(), n_out, k, p, state.data(), out.times[l].data_ptr<T>() + o,
+                        out.currents[l].data_ptr<T>() + o, out.counts[l].data_ptr<int64_t>() + b * n_out);
+    in = out.times[l].data_ptr<T>() + o;
+    n_in = n_out;
+    k_in = k;
+  }
+}
+
+std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forward_cpu(
     const at::Tensor& input_times, at::TensorList weights, at::IntArrayRef max_spikes, double tau_m, double tau_s,
     double threshold, double resistance, double t_end) {
   check_network(input_times, weights, max_spikes);
   const at::Tensor x = input_times.contiguous();
   const TensorVector wt = transposed(weights);
-  const int64_t batch = x.size(0), n_layers = weights.size();
-  TensorVector times, currents, counts;
-  int64_t widest = 0;
-  for (int64_t l = 0; l < n_layers; ++l) {
-    const int64_t n_out = weights[l].size(0);
-    widest = std::max(widest, n_out);
-    times.push_back(at::full({batch, n_out, max_spikes[l]}, INFINITY, x.options()));
-    currents.push_back(at::zeros({batch, n_out, max_spikes[l]}, x.options()));
-    counts.push_back(at::zeros({batch, n_out}, x.options().dtype(at::kLong)));
-  }
+  Outputs out = allocate_outputs(x, weights, max_spikes);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_forward_cpu", [&] {
     const auto p = LifParams<scalar_t>::make(tau_m, tau_s, threshold, resistance, t_end);
-    at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
-      std::vector<cpu::InputEvent<scalar_t>> events;
-      std::vector<scalar_t> state(4 * widest);
-      for (int64_t b = b0; b < b1; ++b) {
-        const scalar_t* in = x.data_ptr<scalar_t>() + b * x.size(1) * x.size(2);
-        int64_t n_in = x.size(1), k_in = x.size(2);
-        for (int64_t l = 0; l < n_layers; ++l) {
-          const int64_t n_out = weights[l].size(0), k = max_spikes[l], o = b * n_out * k;
-          cpu::collect_events(in, n_in, k_in, p.t_end, events, /*validate=*/l == 0);
-          cpu::forward_sample(events, wt[l].data_ptr<scalar_t>(), n_out, k, p, state.data(),
-                              times[l].data_ptr<scalar_t>() + o, currents[l].data_ptr<scalar_t>() + o,
-                              counts[l].data_ptr<int64_t>() + b * n_out);
-          in = times[l].data_ptr<scalar_t>() + o;
-          n_in = n_out;
-          k_in = k;
-        }
-      }
+    const int64_t workers = worker_count(x.size(0));
+    std::vector<std::vector<cpu::InputEvent<scalar_t>>> events(workers);
+    std::vector<std::vector<scalar_t>> state(workers);
+    for_each_sample(x.size(0), workers, [&](int64_t b, int64_t w) {
+      forward_network_sample(b, x, wt, max_spikes, p, out, events[w], state[w]);
     });
   });
-  return {times, currents, counts};
+  return {out.times, out.currents, out.counts, out.orders};
+}
+
+// Spikes beyond max_spikes, summed per layer: one small tensor, so that checking for overflow costs the
+// caller one read instead of a reduction per layer.
+at::Tensor excess_spikes(const TensorVector& counts, at::IntArrayRef max_spikes) {
+  at::Tensor excess = at::zeros({int64_t(counts.size())}, counts[0].options());
+  int64_t* e = excess.data_ptr<int64_t>();
+  for (size_t l = 0; l < counts.size(); ++l) {
+    const int64_t* c = counts[l].data_ptr<int64_t>();
+    for (int64_t i = 0; i < counts[l].numel(); ++i) e[l] += std::max<int64_t>(c[i] - max_spikes[l], 0);
+  }
+  return excess;
+}
+
+std::tuple<at::Tensor, TensorVector, TensorVector, TensorVector, TensorVector, TensorVector, at::Tensor>
+network_forward_loss_cpu(
+    const at::Tensor& input_times, at::TensorList weights, at::IntArrayRef max_spikes, double tau_m, double tau_s,
+    double threshold, double resistance, double t_end, const at::Tensor& labels, int64_t kind, double alpha,
+    double eta, double tau_0, double tau_1) {
+  check_network(input_times, weights, max_spikes);
+  TORCH_CHECK_VALUE(kind >= kLW && kind <= kLA, "kind must be 0 (L_W), 1 (L) or 2 (L_A), got ", kind);
+  const at::Tensor x = input_times.contiguous();
+  const int64_t batch = x.size(0), n_layers = weights.size(), n_out = weights.back().size(0);
+  const at::Tensor target = labels.to(at::kLong).contiguous();
+  TORCH_CHECK_VALUE(target.dim() == 1 && target.size(0) == batch, "labels must be [batch], got ", labels.sizes());
+  const int64_t* y = target.data_ptr<int64_t>();
+  for (int64_t b = 0; b < batch; ++b) {
+    TORCH_CHECK_VALUE(y[b] >= 0 && y[b] < n_out, "labels must lie in [0, ", n_out, "), got ", y[b]);
+  }
+  const TensorVector wt = transposed(weights);
+  Outputs out = allocate_outputs(x, weights, max_spikes);
+  TensorVector grads;
+  std::vector<int64_t> n, k;
+  for (int64_t l = 0; l < n_layers; ++l) {
+    grads.push_back(at::zeros_like(out.times[l]));
+    n.push_back(weights[l].size(0));
+    k.push_back(max_spikes[l]);
+  }
+  at::Tensor loss = at::zeros({}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_forward_loss_cpu", [&] {
+    using T = scalar_t;
+    const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
+    const LossParams<T> lp{kind, T(alpha), T(eta), T(tau_0), T(tau_1), T(t_end)};
+    const T inv_batch = batch ? T(1) / T(batch) : T(0);
+    const int64_t workers = worker_count(batch);
+    std::vector<std::vector<cpu::InputEvent<T>>> events(workers);
+    std::vector<std::vector<T>> state(workers), scratch(workers, std::vector<T>(2 * n_out));
+    std::vector<T> sample_losses(batch);
+    for_each_sample(batch, workers, [&](int64_t b, int64_t w) {
+      forward_network_sample(b, x, wt, max_spikes, p, out, events[w], state[w]);
+      const T* times[64];
+      T* sample_grads[64];
+      TORCH_CHECK(n_layers <= 64, "at most 64 layers, got ", n_layers);
+      for (int64_t l = 0; l < n_layers; ++l) {
+        times[l] = out.times[l].data_ptr<T>() + b * n[l] * k[l];
+        sample_grads[l] = grads[l].data_ptr<T>() + b * n[l] * k[l];
+      }
+      sample_losses[b] = sample_loss(times, sample_grads, n.data(), k.data(), n_layers, y[b], lp, inv_batch,
+                                     scratch[w].data(), scratch[w].data() + n_out);
+    });
+    T total = 0;  // summed in sample order: the same loss whatever the thread count
+    for (const T value : sample_losses) total += value;
+    loss.fill_(total * inv_batch);
+  });
+  return {loss, out.times, out.currents, out.counts, out.orders, grads, excess_spikes(out.counts, max_spikes)};
 }
 
 std::tuple<at::Tensor, TensorVector> network_backward_cpu(at::TensorList grad_times, const at::Tensor& input_times,
                                                           at::TensorList weights, at::TensorList times,
-                                                          at::TensorList currents, double tau_m, double tau_s,
+                                                          at::TensorList currents, at::TensorList orders,
+                                                          double tau_m, double tau_s,
                                                           double threshold, double resistance, double t_end,
                                                           bool input_grad) {
   const int64_t n_layers = weights.size();
   TORCH_CHECK_VALUE(grad_times.size() == weights.size() && times.size() == weights.size() &&
-                        currents.size() == weights.size(),
-                    "need one gradient, spike-time and current tensor per layer");
+                        currents.size() == weights.size() && orders.size() == weights.size(),
+                    "need one gradient, spike-time, current and event-order tensor per layer");
   const at::Tensor x = input_times.contiguous();
   const TensorVector wt = transposed(weights);
-  TensorVector g, st, sc, grad_wt_buffers;
-  const int64_t batch = x.size(0);
-  const int64_t n_buffers = std::min<int64_t>(at::get_num_threads(), std::max<int64_t>(batch, 1));
+  TensorVector g, st, sc, ord, grad_wt_buffers;
+  const int64_t batch = x.size(0), workers = worker_count(batch);
   int64_t widest = x.size(1) * x.size(2);
   for (int64_t l = 0; l < n_layers; ++l) {
+    const int64_t inputs = l == 0 ? x.size(1) * x.size(2) : times[l - 1].size(1) * times[l - 1].size(2);
+    TORCH_CHECK_VALUE(orders[l].scalar_type() == at::kInt && orders[l].dim() == 2 && orders[l].size(0) == batch &&
+                          orders[l].size(1) == inputs + 1,
+                      "event_orders[", l, "] must be int32 [", batch, ", ", inputs + 1, "] as network_forward returns it");
+    ord.push_back(orders[l].contiguous());
     g.push_back(grad_times[l].contiguous());
     st.push_back(times[l].contiguous());
     sc.push_back(currents[l].contiguous());
     widest = std::max(widest, times[l].size(1) * times[l].size(2));
-    grad_wt_buffers.push_back(at::zeros({n_buffers, weights[l].size(1), weights[l].size(0)}, x.options()));
+    grad_wt_buffers.push_back(at::zeros({workers, weights[l].size(1), weights[l].size(0)}, x.options()));
   }
   at::Tensor grad_in = at::zeros_like(x);
+  TensorVector grad_weights;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_backward_cpu", [&] {
-    const auto p = LifParams<scalar_t>::make(tau_m, tau_s, threshold, resistance, t_end);
-    const int64_t chunk = (batch + n_buffers - 1) / n_buffers;
-    at::parallel_for(0, n_buffers, 1, [&](int64_t c0, int64_t c1) {
-      std::vector<cpu::InputEvent<scalar_t>> events;
-      std::vector<scalar_t> scratch, grad_out(widest), grad_below(widest);
+    using T = scalar_t;
+    const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
+    struct Scratch {
+      std::vector<cpu::InputEvent<T>> events;
+      std::vector<T> adjoint, grad_out, grad_below;
       std::vector<int64_t> next_spike;
-      for (int64_t c = c0; c < c1; ++c) {
-        for (int64_t b = c * chunk; b < std::min(batch, (c + 1) * chunk); ++b) {
-          // dL/d(spike times) of the layer being processed: the loss's own gradient plus, for hidden
-          // layers, what the layer above sent down.
-          const int64_t last = n_layers - 1, size_last = st[last].size(1) * st[last].size(2);
-          std::copy_n(g[last].data_ptr<scalar_t>() + b * size_last, size_last, grad_out.data());
-          for (int64_t l = last; l >= 0; --l) {
-            const int64_t n_out = st[l].size(1), k = st[l].size(2), o = b * n_out * k;
-            const bool first = l == 0;
-            const int64_t n_in = first ? x.size(1) : st[l - 1].size(1), k_in = first ? x.size(2) : st[l - 1].size(2);
-            const scalar_t* in = first ? x.data_ptr<scalar_t>() + b * n_in * k_in : st[l - 1].data_ptr<scalar_t>() + b * n_in * k_in;
-            scalar_t* below = first ? grad_in.data_ptr<scalar_t>() + b * n_in * k_in : grad_below.data();
-            if (!first) std::fill_n(below, n_in * k_in, scalar_t(0));
-            cpu::collect_events(in, n_in, k_in, p.t_end, events, /*validate=*/false);
-            cpu::backward_sample(events, wt[l].data_ptr<scalar_t>(), n_out, k, st[l].data_ptr<scalar_t>() + o,
-                                 sc[l].data_ptr<scalar_t>() + o, grad_out.data(), p, !first || input_grad, scratch,
-                                 next_spike, below,
-                                 grad_wt_buffers[l].data_ptr<scalar_t>() + c * weights[l].numel());
-            if (!first) {
-              const scalar_t* own = g[l - 1].data_ptr<scalar_t>() + b * n_in * k_in;
-              for (int64_t s = 0; s < n_in * k_in; ++s) grad_out[s] = below[s] + own[s];
-            }
-          }
+    };
+    std::vector<Scratch> scratch(workers);
+    // Fixed sample-to-worker assignment (unlike the forward pass): each worker sums its samples' weight
+    // gradients, so a fixed assignment makes the gradient bit-for-bit reproducible for a thread count.
+    for_each_sample_statically(batch, workers, [&](int64_t b, int64_t w) {
+      Scratch& s = scratch[w];
+      s.grad_out.resize(widest);
+      s.grad_below.resize(widest);
+      // dL/d(spike times) of the layer being processed: the loss's own gradient plus, for hidden layers,
+      // what the layer above sent down.
+      const int64_t last = n_layers - 1, size_last = st[last].size(1) * st[last].size(2);
+      std::copy_n(g[last].data_ptr<T>() + b * size_last, size_last, s.grad_out.data());
+      for (int64_t l = last; l >= 0; --l) {
+        const int64_t n_out = st[l].size(1), k = st[l].size(2), o = b * n_out * k;
+        const bool first = l == 0;
+        const int64_t n_in = first ? x.size(1) : st[l - 1].size(1), k_in = first ? x.size(2) : st[l - 1].size(2);
+        const T* in = (first ? x.data_ptr<T>() : st[l - 1].data_ptr<T>()) + b * n_in * k_in;
+        T* below = first ? grad_in.data_ptr<T>() + b * n_in * k_in : s.grad_below.data();
+        if (!first) std::fill_n(below, n_in * k_in, T(0));
+        cpu::restore_events(in, n_in, k_in, ord[l].data_ptr<int32_t>() + b * ord[l].size(1), s.events);
+        cpu::backward_sample(s.events, wt[l].data_ptr<T>(), n_out, k, st[l].data_ptr<T>() + o, sc[l].data_ptr<T>() + o,
+                             s.grad_out.data(), p, !first || input_grad, s.adjoint, s.next_spike, below,
+                             grad_wt_buffers[l].data_ptr<T>() + w * weights[l].numel());
+        if (!first) {
+          const T* own = g[l - 1].data_ptr<T>() + b * n_in * k_in;
+          for (int64_t i = 0; i < n_in * k_in; ++i) s.grad_out[i] = below[i] + own[i];
         }
       }
     });
+    // Per-worker buffers are [n_in, n_out] (contiguous per input neuron, as the adjoint writes them): sum
+    // them into the first in worker order (deterministic), then one blocked transpose to [n_out, n_in].
+    for (int64_t l = 0; l < n_layers; ++l) {
+      T* buf = grad_wt_buffers[l].data_ptr<T>();
+      const int64_t size = weights[l].numel();
+      for (int64_t w = 1; w < workers; ++w) {
+        const T* other = buf + w * size;
+        for (int64_t i = 0; i < size; ++i) buf[i] += other[i];
+      }
+      grad_weights.push_back(grad_wt_buffers[l][0].t().contiguous());
+    }
   });
-  TensorVector grad_weights;
-  for (const auto& buffers : grad_wt_buffers) grad_weights.push_back(buffers.sum(0).t().contiguous());
   return {grad_in, grad_weights};
 }
 
@@ -145,6 +272,7 @@ std::tuple<at::Tensor, TensorVector> network_backward_cpu(at::TensorList grad_ti
 
 TORCH_LIBRARY_IMPL(snn, CPU, m) {
   m.impl("network_forward", &network_forward_cpu);
+  m.impl("network_forward_loss", &network_forward_loss_cpu);
   m.impl("network_backward", &network_backward_cpu);
 }
 

@@ -17,14 +17,24 @@ TORCH_LIBRARY(snn, m) {
       "Tensor spike_currents, float tau_m, float tau_s, float threshold, float resistance, float t_end, "
       "bool input_grad) -> (Tensor, Tensor)");
   // The same for a whole feed-forward stack in one call (layer l's spikes are layer l+1's inputs; all
-  // layers share the neuron parameters). Returns per-layer lists of times, currents and counts.
+  // layers share the neuron parameters). Returns per-layer lists of times, currents, counts and event orders
+  // (int32 [batch, n_in * k_in + 1]: each layer input's events in the order the forward pass took them,
+  // count first; network_backward replays them instead of sorting again).
   m.def(
       "network_forward(Tensor input_times, Tensor[] weights, int[] max_spikes, float tau_m, float tau_s, "
-      "float threshold, float resistance, float t_end) -> (Tensor[], Tensor[], Tensor[])");
+      "float threshold, float resistance, float t_end) -> (Tensor[], Tensor[], Tensor[], Tensor[])");
+  // A training step's forward half: network_forward plus the paper's loss (as spike_loss: kind, alpha, eta,
+  // tau_0, tau_1) and its gradient w.r.t. every layer's spike times, computed per sample right after the
+  // sample's forward pass. Returns (loss, times, currents, counts, event_orders, grad_times, excess): excess
+  // [n_layers] int64 counts the spikes beyond max_spikes per layer.
+  m.def(
+      "network_forward_loss(Tensor input_times, Tensor[] weights, int[] max_spikes, float tau_m, float tau_s, "
+      "float threshold, float resistance, float t_end, Tensor labels, int kind, float alpha, float eta, "
+      "float tau_0, float tau_1) -> (Tensor, Tensor[], Tensor[], Tensor[], Tensor[], Tensor[], Tensor)");
   m.def(
       "network_backward(Tensor[] grad_spike_times, Tensor input_times, Tensor[] weights, Tensor[] spike_times, "
-      "Tensor[] spike_currents, float tau_m, float tau_s, float threshold, float resistance, float t_end, "
-      "bool input_grad) -> (Tensor, Tensor[])");
+      "Tensor[] spike_currents, Tensor[] event_orders, float tau_m, float tau_s, float threshold, "
+      "float resistance, float t_end, bool input_grad) -> (Tensor, Tensor[])");
   // The paper's loss (kind 0 = L_W, 1 = L, 2 = L_A) over a network's spike times, and its gradient w.r.t.
   // every layer's spike times (computed together: the gradient is a by-product of the forward pass).
   m.def(

@@ -8,7 +8,7 @@ import torch
 
 from snn._ext import load_kernels
 
-__all__ = ["lif_forward", "lif_backward", "network"]
+__all__ = ["lif_forward", "lif_backward", "network", "network_with_loss", "network_loss_gradients"]
 
 load_kernels()
 
@@ -16,6 +16,7 @@ lif_forward = torch.ops.snn.lif_forward.default
 lif_backward = torch.ops.snn.lif_backward.default
 network_forward = torch.ops.snn.network_forward.default
 network_backward = torch.ops.snn.network_backward.default
+network_forward_loss = torch.ops.snn.network_forward_loss.default
 
 
 @torch.library.register_fake("snn::lif_forward")
@@ -58,23 +59,77 @@ class _Network(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input_times, max_spikes, params, *weights):
-        times, currents, counts = network_forward(input_times, list(weights), max_spikes, *params)
-        ctx.save_for_backward(input_times, *weights, *times, *currents)
+        times, currents, counts, orders = network_forward(input_times, list(weights), max_spikes, *params)
+        ctx.save_for_backward(input_times, *weights, *times, *currents, *orders)
         ctx.n_layers, ctx.params = len(weights), params
-        ctx.mark_non_differentiable(*currents, *counts)
+        ctx.mark_non_differentiable(*counts)
         return (*times, *counts)
 
     @staticmethod
     def backward(ctx, *grads):
-        n = ctx.n_layers
-        saved = ctx.saved_tensors
-        input_times, weights, times, currents = saved[0], saved[1 : 1 + n], saved[1 + n : 1 + 2 * n], saved[1 + 2 * n :]
-        grad_times = [torch.zeros_like(t) if g is None else g.contiguous() for g, t in zip(grads[:n], times)]
-        input_grad = ctx.needs_input_grad[0]
-        grad_in, grad_weights = network_backward(
-            grad_times, input_times, list(weights), list(times), list(currents), *ctx.params, input_grad
+        grad_times = [torch.zeros_like(t) if g is None else g.contiguous() for g, t in zip(grads[: ctx.n_layers], _unpack(ctx)[2])]
+        grad_in, grad_weights = _network_backward(ctx, grad_times)
+        return (grad_in, None, None, *grad_weights)
+
+
+def _unpack(ctx):
+    """(input_times, weights, times, currents, event orders) as forward saved them, then anything after."""
+    n, saved = ctx.n_layers, ctx.saved_tensors
+    return saved[0], *(list(saved[1 + i * n : 1 + (i + 1) * n]) for i in range(5))
+
+
+def _network_backward(ctx, grad_times):
+    input_grad = ctx.needs_input_grad[0]
+    input_times, weights, times, currents, orders, _ = _unpack(ctx)
+    grad_in, grad_weights = network_backward(
+        grad_times, input_times, weights, times, currents, orders, *ctx.params, input_grad
+    )
+    return grad_in if input_grad else None, grad_weights
+
+
+class _NetworkWithLoss(torch.autograd.Function):
+    """A training step's graph as one node: ``snn::network_forward_loss`` returns the loss together with its
+    gradient w.r.t. every layer's spike times, so backward is a single ``snn::network_backward`` call."""
+
+    @staticmethod
+    def forward(ctx, input_times, labels, max_spikes, params, loss_params, *weights):
+        loss, times, currents, counts, orders, grad_times, excess = network_forward_loss(
+            input_times, list(weights), max_spikes, *params, labels, *loss_params
         )
-        return (grad_in if input_grad else None, None, None, *grad_weights)
+        ctx.save_for_backward(input_times, *weights, *times, *currents, *orders, *grad_times)
+        ctx.n_layers, ctx.params = len(weights), params
+        ctx.mark_non_differentiable(*times, *counts, excess)
+        return (loss, excess, *times, *counts)
+
+    @staticmethod
+    def backward(ctx, grad_loss, *_unused):
+        grad_times = _unpack(ctx)[5]  # the loss's gradient w.r.t. every spike time, from forward
+        if not (grad_loss.numel() == 1 and float(grad_loss) == 1.0):  # loss.backward() needs no scaling
+            grad_times = [g * grad_loss for g in grad_times]
+        grad_in, grad_weights = _network_backward(ctx, grad_times)
+        return (grad_in, None, None, None, None, *grad_weights)
+
+
+def network_with_loss(input_times, labels, weights, max_spikes, params, loss_params):
+    """Returns ``(loss, excess, times, counts)``: the loss, the spikes beyond max_spikes per layer, and per
+    layer the spike times (not differentiable: the loss is) and true counts."""
+    outputs = _NetworkWithLoss.apply(input_times, labels, list(max_spikes), tuple(params), tuple(loss_params), *weights)
+    n = len(weights)
+    return outputs[0], outputs[1], list(outputs[2 : 2 + n]), list(outputs[2 + n :])
+
+
+def network_loss_gradients(input_times, labels, weights, max_spikes, params, loss_params):
+    """A training step without an autograd tape: EventProp's adjoint is the whole backward pass, so the two
+    kernel calls give the loss and every weight's gradient directly. Returns ``(loss, excess, counts,
+    weight_grads)``."""
+    # Detached, so that the dispatcher skips its autograd layer for these calls altogether.
+    input_times, weights = input_times.detach(), [w.detach() for w in weights]
+    with torch.no_grad():
+        loss, times, currents, counts, orders, grad_times, excess = network_forward_loss(
+            input_times, weights, max_spikes, *params, labels, *loss_params
+        )
+        _, grad_weights = network_backward(grad_times, input_times, weights, times, currents, orders, *params, False)
+    return loss, excess, counts, grad_weights
 
 
 def network(input_times, weights, max_spikes, params):

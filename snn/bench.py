@@ -82,16 +82,20 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(step, device: torch.device, min_seconds: float, max_iters: int) -> float:
-    """Seconds per call of ``step``, after one warm-up call."""
+def _time(step, device: torch.device, min_seconds: float, max_iters: int, windows: int = 5) -> float:
+    """Seconds per call of ``step``: the median over ``windows`` timing windows (after one warm-up call), so
+    that a burst of load from elsewhere on a shared machine shifts one window, not the figure."""
     step()
     _synchronize(device)
-    iters, start = 0, time.perf_counter()
-    while iters < max_iters and (iters < 3 or time.perf_counter() - start < min_seconds):
-        step()
-        iters += 1
-    _synchronize(device)
-    return (time.perf_counter() - start) / iters
+    per_call = []
+    for _ in range(windows):
+        iters, start = 0, time.perf_counter()
+        while iters < max(1, max_iters // windows) and (iters < 3 or time.perf_counter() - start < min_seconds / windows):
+            step()
+            iters += 1
+        _synchronize(device)
+        per_call.append((time.perf_counter() - start) / iters)
+    return sorted(per_call)[windows // 2]
 
 
 def run_benchmark(
@@ -109,9 +113,12 @@ def run_benchmark(
         with torch.no_grad():
             net(x)
 
+    parameters = list(net.parameters())
+
     def train_step():
-        net.zero_grad(set_to_none=True)
-        loss_fn(net(x), labels).backward()
+        for p in parameters:  # as optimizer.zero_grad(set_to_none=True) in the trainer
+            p.grad = None
+        net.loss_backward(x, labels, loss_fn)  # the trainer's step
 
     reset_spike_overflow_count()
     with torch.no_grad():

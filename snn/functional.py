@@ -161,18 +161,78 @@ def lif_network(
     """
     from snn import _ops
 
-    if len(weights) != len(max_spikes) or not weights:
-        raise ValueError(f"need one max_spikes per weight, got {len(weights)} weights and max_spikes={list(max_spikes)}")
-    rows = input_times
-    for weight, k in zip(weights, max_spikes):
-        _check_arguments(rows, weight, k, tau_m, tau_s, threshold, resistance, t_end)
-        rows = weight.new_empty((input_times.shape[0], weight.shape[0], k))  # shape/dtype stand-in for the next check
-    _check_values_on_device(input_times)
-    params = (float(tau_m), float(tau_s), float(threshold), float(resistance), float(t_end))
+    params = _check_network_arguments(input_times, weights, max_spikes, tau_m, tau_s, threshold, resistance, t_end)
     times, counts = _ops.network(input_times, weights, max_spikes, params)
     for layer_counts, k in zip(counts, max_spikes):
         _count_overflows(layer_counts, k)
     return times, counts
+
+
+def lif_network_with_loss(
+    input_times: torch.Tensor,
+    weights: list[torch.Tensor],
+    labels: torch.Tensor,
+    loss_arguments: tuple,
+    *,
+    max_spikes: list[int],
+    tau_m: float = 20.0,
+    tau_s: float = 5.0,
+    threshold: float = 1.0,
+    resistance: float = 1.0,
+    t_end: float = 30.0,
+) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """:func:`lif_network` and the paper's loss in one operator call (CPU): returns ``(loss, times,
+    counts)``; only ``loss`` is differentiable. ``loss_arguments`` is ``LossFunction.kernel_arguments(...)``.
+    The loss's gradient w.r.t. every spike time is computed with the forward pass, so ``loss.backward()`` is a
+    single adjoint call. Equal to ``loss_fn(lif_network(...)[0], labels)`` (tested)."""
+    from snn import _ops
+
+    params = _check_network_loss_arguments(input_times, weights, labels, max_spikes, tau_m, tau_s, threshold, resistance, t_end)
+    loss, excess, times, counts = _ops.network_with_loss(input_times, labels, weights, max_spikes, params, loss_arguments)
+    _overflows.add(excess.sum())
+    return loss, times, counts
+
+
+def lif_network_loss_gradients(
+    input_times, weights, labels, loss_arguments, *, max_spikes, tau_m=20.0, tau_s=5.0, threshold=1.0,
+    resistance=1.0, t_end=30.0,
+) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """As :func:`lif_network_with_loss`, without autograd: returns ``(loss, counts, weight_grads)``, the
+    gradients of the loss w.r.t. ``weights`` computed by the same two kernel calls (``loss.backward()`` on
+    the fused path), for training loops that need nothing else from the tape."""
+    from snn import _ops
+
+    params = _check_network_loss_arguments(input_times, weights, labels, max_spikes, tau_m, tau_s, threshold, resistance, t_end)
+    loss, excess, counts, grads = _ops.network_loss_gradients(input_times, labels, weights, max_spikes, params, loss_arguments)
+    _overflows.add(excess.sum())
+    return loss, counts, grads
+
+
+def _check_network_loss_arguments(input_times, weights, labels, max_spikes, *neuron) -> tuple:
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point():
+        raise ValueError(f"labels must be a 1-D integer tensor, got {labels!r:.80}")
+    return _check_network_arguments(input_times, weights, max_spikes, *neuron)
+
+
+def _check_network_arguments(input_times, weights, max_spikes, tau_m, tau_s, threshold, resistance, t_end) -> tuple:
+    """Checks a network call as :func:`lif_layer` checks each layer; returns the neuron parameters as floats."""
+    if len(weights) != len(max_spikes) or not weights:
+        raise ValueError(f"need one max_spikes per weight, got {len(weights)} weights and max_spikes={list(max_spikes)}")
+    _check_arguments(input_times, weights[0], max_spikes[0], tau_m, tau_s, threshold, resistance, t_end)
+    for l in range(1, len(weights)):
+        below, weight = weights[l - 1], weights[l]
+        if not isinstance(weight, torch.Tensor) or weight.dim() != 2 or weight.shape[1] != below.shape[0]:
+            raise ValueError(
+                f"weights[{l}] must be [n_out, n_in] with n_in = weights[{l - 1}].shape[0] = {below.shape[0]}, "
+                f"got {tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__}"
+            )
+        if weight.dtype != below.dtype or weight.device != below.device:
+            raise ValueError(f"all weights must share one dtype and device, got {below.dtype}/{below.device} and "
+                             f"{weight.dtype}/{weight.device} for weights[{l - 1}] and weights[{l}]")
+        if isinstance(max_spikes[l], bool) or not isinstance(max_spikes[l], int) or max_spikes[l] < 1:
+            raise ValueError(f"max_spikes must be ints >= 1, got max_spikes[{l}]={max_spikes[l]!r}")
+    _check_values_on_device(input_times)
+    return (float(tau_m), float(tau_s), float(threshold), float(resistance), float(t_end))
 
 
 def lif_layer(

@@ -190,11 +190,15 @@ class LossFunction:
     t_end: float = 30.0
     sp_normalization: str = "neurons"
 
+    def kernel_arguments(self, neurons: int) -> tuple[int, float, float, float, float]:
+        """``(kind, alpha, eta, tau_0, tau_1)`` as the C++ kernels take them, for a network of ``neurons``
+        hidden and output neurons: eta * (SP / N_n) == (eta / N_n) * SP, so the kernels sum SP plainly."""
+        eta = self.eta / neurons if self.sp_normalization == "neurons" else self.eta
+        return (_KINDS[self.name], self.alpha, eta, self.tau_0, self.tau_1)
+
     def __call__(self, layer_times, labels) -> torch.Tensor:
         if _fused_available(layer_times, labels):
-            # eta * (SP / N_n) == (eta / N_n) * SP: the kernel computes the plain sum.
-            eta = self.eta * _sp_scale(layer_times, self.sp_normalization)
-            params = (_KINDS[self.name], self.alpha, eta, self.tau_0, self.tau_1, self.t_end)
+            params = (*self.kernel_arguments(sum(t.shape[1] for t in layer_times)), self.t_end)
             return _FusedLoss.apply(labels, params, *layer_times)
         kw = dict(alpha=self.alpha, tau_0=self.tau_0, tau_1=self.tau_1, t_end=self.t_end)
         if self.name == "L_W":

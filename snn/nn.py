@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from snn.functional import lif_layer_with_counts, lif_network
+from snn.functional import lif_layer_with_counts, lif_network, lif_network_loss_gradients, lif_network_with_loss
+from snn.losses import LossFunction
 
 __all__ = ["LIFLayer", "FeedForwardSNN"]
 
@@ -79,14 +81,13 @@ class FeedForwardSNN(nn.Module):
         )
 
     def forward(self, input_times: torch.Tensor) -> list[torch.Tensor]:
-        if _has_fused_kernel(input_times.device):
+        if _has_fused_kernel(input_times.device.type):
             first = self.layers[0]
             times, counts = lif_network(
                 input_times, [layer.weight for layer in self.layers],
                 max_spikes=[layer.max_spikes for layer in self.layers], **first.neuron,
             )
-            for layer, layer_counts in zip(self.layers, counts):
-                layer.last_spike_counts = layer_counts
+            self._keep_counts(counts)
             return times
         outputs = []
         for layer in self.layers:
@@ -94,14 +95,62 @@ class FeedForwardSNN(nn.Module):
             outputs.append(input_times)
         return outputs
 
+    def forward_with_loss(self, input_times: torch.Tensor, labels: torch.Tensor, loss_fn) -> torch.Tensor:
+        """``loss_fn(self(input_times), labels)``: the training step's loss. For a :class:`LossFunction` on a
+        device whose kernel fuses them (the CPU), the forward pass, the loss and its gradient w.r.t. every
+        spike time are one kernel call, and backward is one more: the same numbers, a fraction of the calls.
+        """
+        if not self._fusable(input_times, loss_fn):
+            return loss_fn(self(input_times), labels)
+        args, kwargs = self._fused_arguments(labels, loss_fn)
+        loss, _times, counts = lif_network_with_loss(input_times, *args, **kwargs)
+        self._keep_counts(counts)
+        return loss
+
+    def loss_backward(self, input_times: torch.Tensor, labels: torch.Tensor, loss_fn) -> torch.Tensor:
+        """``loss = self.forward_with_loss(...); loss.backward()``: adds the loss's gradient to every weight's
+        ``.grad`` and returns the loss, detached. On the fused path no autograd tape is recorded at all (the
+        EventProp adjoint is the whole backward pass): the same gradients without the tape's Python overhead,
+        a fifth of a Yin-Yang training step on two cores."""
+        if not self._fusable(input_times, loss_fn) or input_times.requires_grad:
+            loss = self.forward_with_loss(input_times, labels, loss_fn)
+            loss.backward()
+            return loss.detach()
+        args, kwargs = self._fused_arguments(labels, loss_fn)
+        loss, counts, grads = lif_network_loss_gradients(input_times, *args, **kwargs)
+        self._keep_counts(counts)
+        for layer, grad in zip(self.layers, grads):
+            if layer.weight.requires_grad:
+                layer.weight.grad = grad if layer.weight.grad is None else layer.weight.grad.add_(grad)
+        return loss
+
+    def _fusable(self, input_times: torch.Tensor, loss_fn) -> bool:
+        first = self.layers[0]
+        if not isinstance(loss_fn, LossFunction) or loss_fn.t_end != first.neuron["t_end"]:  # one t_end in the kernel
+            return False
+        return _has_fused_kernel(input_times.device.type, "network_forward_loss")
+
+    def _fused_arguments(self, labels, loss_fn) -> tuple:
+        weights = [layer.weight for layer in self.layers]
+        arguments = loss_fn.kernel_arguments(sum(w.shape[0] for w in weights))
+        max_spikes = [layer.max_spikes for layer in self.layers]
+        return (weights, labels, arguments), dict(max_spikes=max_spikes, **self.layers[0].neuron)
+
+    def _keep_counts(self, counts) -> None:
+        for layer, layer_counts in zip(self.layers, counts):
+            # Plain attribute (not a tensor buffer): skip nn.Module.__setattr__'s checks, a step's hot path.
+            layer.__dict__["last_spike_counts"] = layer_counts
+
     @property
     def last_spike_counts(self) -> list[torch.Tensor]:
         return [layer.last_spike_counts for layer in self.layers]
 
 
-def _has_fused_kernel(device: torch.device) -> bool:
-    """Whether the whole-network operator has a kernel for ``device`` (else the layers run one by one)."""
+@functools.cache
+def _has_fused_kernel(device_type: str, operator: str = "network_forward") -> bool:
+    """Whether the whole-network ``operator`` has a kernel for ``device_type`` (else the layers run one by
+    one). Cached: kernels register once, when snn._ops loads them, and this is asked every step."""
     from snn import _ops  # noqa: F401  (loads the kernels, registering the operators)
 
-    key = "CPU" if device.type == "cpu" else device.type.upper()
-    return torch._C._dispatch_has_kernel_for_dispatch_key("snn::network_forward", key)
+    key = "CPU" if device_type == "cpu" else device_type.upper()
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"snn::{operator}", key)
