@@ -169,17 +169,16 @@ network_forward_loss_cpu(
     std::vector<std::vector<cpu::InputEvent<T>>> events(workers);
     std::vector<std::vector<T>> state(workers), scratch(workers, std::vector<T>(2 * n_out));
     std::vector<T> sample_losses(batch);
+    std::vector<std::vector<const T*>> times(workers, std::vector<const T*>(n_layers));
+    std::vector<std::vector<T*>> sample_grads(workers, std::vector<T*>(n_layers));
     for_each_sample(batch, workers, [&](int64_t b, int64_t w) {
       forward_network_sample(b, x, wt, max_spikes, p, out, events[w], state[w]);
-      const T* times[64];
-      T* sample_grads[64];
-      TORCH_CHECK(n_layers <= 64, "at most 64 layers, got ", n_layers);
       for (int64_t l = 0; l < n_layers; ++l) {
-        times[l] = out.times[l].data_ptr<T>() + b * n[l] * k[l];
-        sample_grads[l] = grads[l].data_ptr<T>() + b * n[l] * k[l];
+        times[w][l] = out.times[l].data_ptr<T>() + b * n[l] * k[l];
+        sample_grads[w][l] = grads[l].data_ptr<T>() + b * n[l] * k[l];
       }
-      sample_losses[b] = sample_loss(times, sample_grads, n.data(), k.data(), n_layers, y[b], lp, inv_batch,
-                                     scratch[w].data(), scratch[w].data() + n_out);
+      sample_losses[b] = sample_loss(times[w].data(), sample_grads[w].data(), n.data(), k.data(), n_layers, y[b], lp,
+                                     inv_batch, scratch[w].data(), scratch[w].data() + n_out);
     });
     T total = 0;  // summed in sample order: the same loss whatever the thread count
     for (const T value : sample_losses) total += value;
