@@ -15,6 +15,8 @@ __all__ = [
     "lif_layer",
     "lif_layer_with_counts",
     "lif_network",
+    "lif_network_with_loss",
+    "lif_network_loss_gradients",
     "spike_overflow_count",
     "reset_spike_overflow_count",
     "SpikeOverflowWarning",

@@ -10,8 +10,8 @@ import pytest
 PUBLIC = {
     "snn": ["functional", "nn", "losses", "metrics", "data", "train", "__version__"],
     "snn.functional": [
-        "SpikeOverflowWarning", "lif_layer", "lif_layer_with_counts", "lif_network",
-        "reset_spike_overflow_count", "spike_overflow_count",
+        "SpikeOverflowWarning", "lif_layer", "lif_layer_with_counts", "lif_network", "lif_network_loss_gradients",
+        "lif_network_with_loss", "reset_spike_overflow_count", "spike_overflow_count",
     ],
     "snn.nn": ["FeedForwardSNN", "LIFLayer"],
     "snn.losses": [
