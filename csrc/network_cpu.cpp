@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <vector>
 
 #include "lif_cpu_sample.h"
@@ -75,9 +76,11 @@ Outputs allocate_outputs(const at::Tensor& x, at::TensorList weights, at::IntArr
   const int64_t batch = x.size(0);
   for (size_t l = 0; l < weights.size(); ++l) {
     const int64_t n_out = weights[l].size(0);
-    out.times.push_back(at::full({batch, n_out, max_spikes[l]}, INFINITY, x.options()));
+    // Uninitialised: each sample's rows are initialised by the task that computes them (in parallel and
+    // while they are in that core's cache), see forward_network_sample.
+    out.times.push_back(at::empty({batch, n_out, max_spikes[l]}, x.options()));
     out.currents.push_back(at::empty({batch, n_out, max_spikes[l]}, x.options()));  // read only below a count
-    out.counts.push_back(at::zeros({batch, n_out}, x.options().dtype(at::kLong)));
+    out.counts.push_back(at::empty({batch, n_out}, x.options().dtype(at::kLong)));
     const int64_t inputs = l == 0 ? x.size(1) * x.size(2) : weights[l - 1].size(0) * max_spikes[l - 1];
     out.orders.push_back(at::empty({batch, inputs + 1}, x.options().dtype(at::kInt)));
   }
@@ -94,6 +97,8 @@ void forward_network_sample(int64_t b, const at::Tensor& x, const TensorVector& 
   for (size_t l = 0; l < wt.size(); ++l) {
     const int64_t n_out = wt[l].size(1), k = max_spikes[l], o = b * n_out * k;
     state.resize(std::max<size_t>(state.size(), 4 * n_out));
+    std::fill_n(out.times[l].data_ptr<T>() + o, n_out * k, std::numeric_limits<T>::infinity());
+    std::fill_n(out.counts[l].data_ptr<int64_t>() + b * n_out, n_out, int64_t(0));
     cpu::collect_events(in, n_in, k_in, p.t_end, events, /*validate=*/l == 0);
     cpu::save_order(events, out.orders[l].data_ptr<int32_t>() + b * out.orders[l].size(1));
     cpu::forward_sample(events, wt[l].data_ptr<T>(), n_out, k, p, state.data(), out.times[l].data_ptr<T>() + o,
@@ -155,7 +160,7 @@ network_forward_loss_cpu(
   TensorVector grads;
   std::vector<int64_t> n, k;
   for (int64_t l = 0; l < n_layers; ++l) {
-    grads.push_back(at::zeros_like(out.times[l]));
+    grads.push_back(at::empty_like(out.times[l]));  // zeroed per sample, in the parallel region
     n.push_back(weights[l].size(0));
     k.push_back(max_spikes[l]);
   }
@@ -176,6 +181,7 @@ network_forward_loss_cpu(
       for (int64_t l = 0; l < n_layers; ++l) {
         times[w][l] = out.times[l].data_ptr<T>() + b * n[l] * k[l];
         sample_grads[w][l] = grads[l].data_ptr<T>() + b * n[l] * k[l];
+        std::fill_n(sample_grads[w][l], n[l] * k[l], T(0));
       }
       sample_losses[b] = sample_loss(times[w].data(), sample_grads[w].data(), n.data(), k.data(), n_layers, y[b], lp,
                                      inv_batch, scratch[w].data(), scratch[w].data() + n_out);
