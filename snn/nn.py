@@ -111,7 +111,7 @@ class FeedForwardSNN(nn.Module):
         """``loss = self.forward_with_loss(...); loss.backward()``: adds the loss's gradient to every weight's
         ``.grad`` and returns the loss, detached. On the fused path no autograd tape is recorded at all (the
         EventProp adjoint is the whole backward pass): the same gradients without the tape's Python overhead,
-        a fifth of a Yin-Yang training step on two cores."""
+        about a tenth of a Yin-Yang training step on two cores."""
         if not self._fusable(input_times, loss_fn) or input_times.requires_grad:
             loss = self.forward_with_loss(input_times, labels, loss_fn)
             loss.backward()
