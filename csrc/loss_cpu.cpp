@@ -27,8 +27,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> spike_loss_cpu(at::TensorList la
     k.push_back(t.size(2));
   }
   const int64_t batch = times[0].size(0), n_layers = times.size(), n_out = n.back();
-  const at::Tensor target = labels.to(at::kLong).contiguous();
-  TORCH_CHECK_VALUE(target.dim() == 1 && target.size(0) == batch, "labels must be [batch]");
+  const at::Tensor target = checked_labels(labels, batch, n_out);
   at::Tensor loss = at::zeros({}, times[0].options());
   AT_DISPATCH_FLOATING_TYPES(times[0].scalar_type(), "spike_loss_cpu", [&] {
     using T = scalar_t;
@@ -40,7 +39,6 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> spike_loss_cpu(at::TensorList la
     std::vector<T*> sample_grads(n_layers);
     T total = 0;
     for (int64_t b = 0; b < batch; ++b) {
-      TORCH_CHECK_VALUE(y[b] >= 0 && y[b] < n_out, "labels must lie in [0, ", n_out, "), got ", y[b]);
       for (int64_t l = 0; l < n_layers; ++l) {
         sample_times[l] = times[l].data_ptr<T>() + b * n[l] * k[l];
         sample_grads[l] = grads[l].data_ptr<T>() + b * n[l] * k[l];

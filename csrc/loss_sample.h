@@ -4,6 +4,8 @@
 // snn/losses.py is the reference both must equal (tests check it).
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -42,6 +44,17 @@ T spike_penalty(const T* times, T* grad, int64_t n_neurons, int64_t k, T scale) 
     grad[a * k] += first_grad;
   }
   return total;
+}
+
+// labels as int64 [batch], each in [0, n_out): the ValueError names the problem before any work is done.
+inline at::Tensor checked_labels(const at::Tensor& labels, int64_t batch, int64_t n_out) {
+  const at::Tensor target = labels.to(at::kLong).contiguous();
+  TORCH_CHECK_VALUE(target.dim() == 1 && target.size(0) == batch, "labels must be [batch], got ", labels.sizes());
+  const int64_t* y = target.data_ptr<int64_t>();
+  for (int64_t b = 0; b < batch; ++b) {
+    TORCH_CHECK_VALUE(y[b] >= 0 && y[b] < n_out, "labels must lie in [0, ", n_out, "), got ", y[b]);
+  }
+  return target;
 }
 
 // One sample's loss (not yet divided by the batch size). `times[l]` / `grads[l]` point at the sample's

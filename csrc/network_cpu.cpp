@@ -109,21 +109,29 @@ void forward_network_sample(int64_t b, const at::Tensor& x, const TensorVector& 
   }
 }
 
+// Every sample through every layer into `out` (from allocate_outputs; dynamically scheduled), then
+// after_sample(b, worker) while the sample's spikes are still in that core's cache.
+template <typename T, typename AfterSample>
+void forward_network(const at::Tensor& x, at::TensorList weights, at::IntArrayRef max_spikes, const LifParams<T>& p,
+                     int64_t workers, Outputs& out, const AfterSample& after_sample) {
+  const TensorVector wt = transposed(weights);
+  std::vector<std::vector<cpu::InputEvent<T>>> events(workers);
+  std::vector<std::vector<T>> state(workers);
+  for_each_sample(x.size(0), workers, [&](int64_t b, int64_t w) {
+    forward_network_sample(b, x, wt, max_spikes, p, out, events[w], state[w]);
+    after_sample(b, w);
+  });
+}
+
 std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forward_cpu(
     const at::Tensor& input_times, at::TensorList weights, at::IntArrayRef max_spikes, double tau_m, double tau_s,
     double threshold, double resistance, double t_end) {
   check_network(input_times, weights, max_spikes);
   const at::Tensor x = input_times.contiguous();
-  const TensorVector wt = transposed(weights);
   Outputs out = allocate_outputs(x, weights, max_spikes);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_forward_cpu", [&] {
     const auto p = LifParams<scalar_t>::make(tau_m, tau_s, threshold, resistance, t_end);
-    const int64_t workers = worker_count(x.size(0));
-    std::vector<std::vector<cpu::InputEvent<scalar_t>>> events(workers);
-    std::vector<std::vector<scalar_t>> state(workers);
-    for_each_sample(x.size(0), workers, [&](int64_t b, int64_t w) {
-      forward_network_sample(b, x, wt, max_spikes, p, out, events[w], state[w]);
-    });
+    forward_network(x, weights, max_spikes, p, worker_count(x.size(0)), out, [](int64_t, int64_t) {});
   });
   return {out.times, out.currents, out.counts, out.orders};
 }
@@ -149,35 +157,28 @@ network_forward_loss_cpu(
   TORCH_CHECK_VALUE(kind >= kLW && kind <= kLA, "kind must be 0 (L_W), 1 (L) or 2 (L_A), got ", kind);
   const at::Tensor x = input_times.contiguous();
   const int64_t batch = x.size(0), n_layers = weights.size(), n_out = weights.back().size(0);
-  const at::Tensor target = labels.to(at::kLong).contiguous();
-  TORCH_CHECK_VALUE(target.dim() == 1 && target.size(0) == batch, "labels must be [batch], got ", labels.sizes());
+  const at::Tensor target = checked_labels(labels, batch, n_out);
   const int64_t* y = target.data_ptr<int64_t>();
-  for (int64_t b = 0; b < batch; ++b) {
-    TORCH_CHECK_VALUE(y[b] >= 0 && y[b] < n_out, "labels must lie in [0, ", n_out, "), got ", y[b]);
-  }
-  const TensorVector wt = transposed(weights);
-  Outputs out = allocate_outputs(x, weights, max_spikes);
   TensorVector grads;
   std::vector<int64_t> n, k;
   for (int64_t l = 0; l < n_layers; ++l) {
-    grads.push_back(at::empty_like(out.times[l]));  // zeroed per sample, in the parallel region
     n.push_back(weights[l].size(0));
     k.push_back(max_spikes[l]);
+    grads.push_back(at::empty({batch, n[l], k[l]}, x.options()));  // zeroed per sample, in the parallel region
   }
   at::Tensor loss = at::zeros({}, x.options());
+  Outputs out = allocate_outputs(x, weights, max_spikes);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_forward_loss_cpu", [&] {
     using T = scalar_t;
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
     const LossParams<T> lp{kind, T(alpha), T(eta), T(tau_0), T(tau_1), T(t_end)};
     const T inv_batch = batch ? T(1) / T(batch) : T(0);
     const int64_t workers = worker_count(batch);
-    std::vector<std::vector<cpu::InputEvent<T>>> events(workers);
-    std::vector<std::vector<T>> state(workers), scratch(workers, std::vector<T>(2 * n_out));
+    std::vector<std::vector<T>> scratch(workers, std::vector<T>(2 * n_out));
     std::vector<T> sample_losses(batch);
     std::vector<std::vector<const T*>> times(workers, std::vector<const T*>(n_layers));
     std::vector<std::vector<T*>> sample_grads(workers, std::vector<T*>(n_layers));
-    for_each_sample(batch, workers, [&](int64_t b, int64_t w) {
-      forward_network_sample(b, x, wt, max_spikes, p, out, events[w], state[w]);
+    forward_network(x, weights, max_spikes, p, workers, out, [&](int64_t b, int64_t w) {
       for (int64_t l = 0; l < n_layers; ++l) {
         times[w][l] = out.times[l].data_ptr<T>() + b * n[l] * k[l];
         sample_grads[w][l] = grads[l].data_ptr<T>() + b * n[l] * k[l];

@@ -67,8 +67,9 @@ class _Network(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        grad_times = [torch.zeros_like(t) if g is None else g.contiguous() for g, t in zip(grads[: ctx.n_layers], _unpack(ctx)[2])]
-        grad_in, grad_weights = _network_backward(ctx, grad_times)
+        saved = _unpack(ctx)
+        grad_times = [torch.zeros_like(t) if g is None else g.contiguous() for g, t in zip(grads[: ctx.n_layers], saved[2])]
+        grad_in, grad_weights = _network_backward(ctx, saved, grad_times)
         return (grad_in, None, None, *grad_weights)
 
 
@@ -78,9 +79,9 @@ def _unpack(ctx):
     return saved[0], *(list(saved[1 + i * n : 1 + (i + 1) * n]) for i in range(5))
 
 
-def _network_backward(ctx, grad_times):
+def _network_backward(ctx, saved, grad_times):
     input_grad = ctx.needs_input_grad[0]
-    input_times, weights, times, currents, orders, _ = _unpack(ctx)
+    input_times, weights, times, currents, orders, _ = saved
     grad_in, grad_weights = network_backward(
         grad_times, input_times, weights, times, currents, orders, *ctx.params, input_grad
     )
@@ -103,10 +104,11 @@ class _NetworkWithLoss(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss, *_unused):
-        grad_times = _unpack(ctx)[5]  # the loss's gradient w.r.t. every spike time, from forward
+        saved = _unpack(ctx)
+        grad_times = saved[5]  # the loss's gradient w.r.t. every spike time, from forward
         if not (grad_loss.numel() == 1 and float(grad_loss) == 1.0):  # loss.backward() needs no scaling
             grad_times = [g * grad_loss for g in grad_times]
-        grad_in, grad_weights = _network_backward(ctx, grad_times)
+        grad_in, grad_weights = _network_backward(ctx, saved, grad_times)
         return (grad_in, None, None, None, None, *grad_weights)
 
 

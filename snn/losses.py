@@ -135,11 +135,6 @@ def _check_hyper(alpha: float, eta: float, tau_0: float, tau_1: float, t_end: fl
     _check_positive(tau_0=tau_0, tau_1=tau_1, t_end=t_end)
 
 
-def _output_list(layer_times: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
-    _output(layer_times)
-    return layer_times
-
-
 def _output(layer_times: Sequence[torch.Tensor]) -> torch.Tensor:
     if isinstance(layer_times, torch.Tensor) or len(layer_times) == 0:
         raise ValueError("layer_times must be a non-empty list of spike-time tensors (hidden layers first, output last)")
@@ -162,7 +157,8 @@ def _sp_scale(layer_times, sp_normalization: str) -> float:
 def loss_l(layer_times, labels, *, alpha, eta, tau_0=0.5, tau_1=6.4, t_end=30.0, sp_normalization="neurons") -> torch.Tensor:
     """``L = CE + alpha CS + eta SP`` (eq. 11); SP scaled per ``sp_normalization`` (see SP_NORMALIZATIONS)."""
     _check_hyper(alpha, eta, tau_0, tau_1, t_end)
-    sp = spike_penalty(layer_times) * _sp_scale(_output_list(layer_times), sp_normalization)
+    _output(layer_times)  # a clear error for a bad list before SP reads it
+    sp = spike_penalty(layer_times) * _sp_scale(layer_times, sp_normalization)
     return loss_lw(layer_times, labels, alpha=alpha, tau_0=tau_0, tau_1=tau_1, t_end=t_end) + eta * sp
 
 
