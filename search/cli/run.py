@@ -27,12 +27,9 @@ class RunCommand:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("study_file", metavar="STUDY.toml", help="study file: [train] and [search] tables")
         parser.add_argument("--name", help="study name (default: the file's stem); names the state dir and MLflow experiment")
-        parser.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
         parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: [search.storage], else sqlite:///./mlflow.db)")
         parser.add_argument("--resume", action="store_true", help="continue the study of this name (unfinished trials resume from checkpoints)")
-        parser.add_argument("--root", help="state directory (default: [search.storage].root, else ./snn-studies)")
-        parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
-        parser.add_argument("--no-live", action="store_true", help="no live trial table")
+        _add_run_options(parser, root_default="[search.storage].root, else ./snn-studies")
 
     def run(self, args: argparse.Namespace) -> int:
         start = time.perf_counter()
@@ -54,10 +51,7 @@ class ResumeCommand:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("study_name", metavar="NAME", help="the study's name (`snn-search list` shows them)")
-        parser.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
-        parser.add_argument("--root", help="state directory (default: $SNN_SEARCH_ROOT, else ./snn-studies)")
-        parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
-        parser.add_argument("--no-live", action="store_true", help="no live trial table")
+        _add_run_options(parser, root_default="$SNN_SEARCH_ROOT, else ./snn-studies")
 
     def run(self, args: argparse.Namespace) -> int:
         start = time.perf_counter()
@@ -65,6 +59,14 @@ class ResumeCommand:
                                                           live=not args.no_live))
         args.study_file, args.name = None, args.study_name
         return report(result, args, start)
+
+
+def _add_run_options(parser: argparse.ArgumentParser, root_default: str) -> None:
+    """The options `run` and `resume` share: where Ray runs, where the state lives, how progress shows."""
+    parser.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
+    parser.add_argument("--root", help=f"state directory (default: {root_default})")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    parser.add_argument("--no-live", action="store_true", help="no live trial table")
 
 
 def report(result: StudyRun, args: argparse.Namespace, start: float) -> int:
