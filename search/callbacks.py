@@ -121,7 +121,7 @@ class TrackingCallback(tune.Callback):
         self.refresh()
 
     def on_experiment_end(self, trials, **info) -> None:
-        self.refresh()
+        # No refresh here: run_study refreshes once more after settling the runs, and that one is final.
         self._tracker.finish_parent()
 
     # -- study-level artifacts ------------------------------------------------------------------------------

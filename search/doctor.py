@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search.storage import is_sqlite
+
 __all__ = ["Check", "node_probe", "run_checks", "storage_checks"]
 
 
@@ -92,7 +94,7 @@ def storage_checks(tracking_uri: str, optuna_url: str, n_nodes: int) -> list[Che
                             "--host 0.0.0.0` and pass --tracking-uri http://HOST:5000"),
                            ("Optuna storage", optuna_url, "set [search.storage] optuna = \"postgresql://USER@HOST/DB\" "
                             "or \"journal:///shared/path/optuna.journal\"")):
-        sqlite = url.startswith("sqlite:")
+        sqlite = is_sqlite(url)
         checks.append(Check(f"{what} fits {n_nodes} node(s)", not (sqlite and n_nodes > 1),
                             f"{url}" + (" is SQLite, which other nodes cannot share" if sqlite and n_nodes > 1 else ""),
                             fix if sqlite and n_nodes > 1 else ""))

@@ -43,9 +43,6 @@ class Objective:
     def label(self) -> str:
         return OBJECTIVE_METRICS[self.metric][2]
 
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.mode == "max" else a < b
-
 
 DEFAULT_OBJECTIVES = (Objective("val_accuracy", "max"), Objective("val_n_s", "min"))
 

@@ -61,11 +61,6 @@ class TrialRow:
             return None
         return values
 
-    @property
-    def pareto_rank(self) -> int | None:
-        rank = self.tags.get("pareto_rank", "")
-        return int(rank) if rank.isdigit() else None
-
 
 class StudyTracker:
     def __init__(self, tracking_uri: str, study_name: str):

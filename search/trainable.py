@@ -155,8 +155,8 @@ def _report_final(result, rule: PruningRule, stop: dict, planned: int, out_dir: 
     from ray import tune
 
     reason = stop.get("reason") or result.stop_reason
-    if reason is None and rule.config.enabled and rule.why_switched_off(result.final["validation"]):
-        reason = f"ended switched off: {rule.why_switched_off(result.final['validation'])}"
+    if reason is None and rule.config.enabled and (off := rule.why_switched_off(result.final["validation"])):
+        reason = f"ended switched off: {off}"
     last = epoch_metrics(result.epochs[-1])
     tune.report({
         **last,

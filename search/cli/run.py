@@ -37,7 +37,7 @@ class RunCommand:
             name=args.name, address=args.address, tracking_uri=args.tracking_uri, resume=args.resume,
             root=args.root, num_cpus=args.num_cpus, live=not args.no_live,
         ))
-        return report(result, args, start)
+        return report(result, start)
 
 
 class ResumeCommand:
@@ -57,8 +57,7 @@ class ResumeCommand:
         start = time.perf_counter()
         result = resume_study(args.study_name, RunOptions(address=args.address, root=args.root, num_cpus=args.num_cpus,
                                                           live=not args.no_live))
-        args.study_file, args.name = None, args.study_name
-        return report(result, args, start)
+        return report(result, start)
 
 
 def _add_run_options(parser: argparse.ArgumentParser, root_default: str) -> None:
@@ -69,19 +68,21 @@ def _add_run_options(parser: argparse.ArgumentParser, root_default: str) -> None
     parser.add_argument("--no-live", action="store_true", help="no live trial table")
 
 
-def report(result: StudyRun, args: argparse.Namespace, start: float) -> int:
+def report(result: StudyRun, start: float) -> int:
     """Prints the trials, the summary and, when trials are left, how to continue."""
     console = make_console()
     manifest = result.manifest
+    root = result.layout.dir.parent
+    root = root if root != default_root() else None  # the commands below must find the study where it is
     tracker = StudyTracker(manifest["tracking_uri"], manifest["name"])
     console.print(trials_table(tracker.trials(), result.settings.objectives, f"{manifest['name']}: trials"))
     print_summary(console, result.summary, tracking_uri=manifest["tracking_uri"],
                   experiment_id=manifest.get("experiment_id"), study_dir=str(result.layout.dir),
-                  ui_command=ui_command_for(manifest["name"], root if (root := result.layout.dir.parent) != default_root() else None))
+                  ui_command=ui_command_for(manifest["name"], root))
     unfinished = result.settings.trials - sum(n for s, n in result.summary["states"].items() if s != "RUNNING")
     if unfinished > 0:
         console.print(f"[yellow]study stopped with {unfinished} trial(s) unfinished; continue it with: "
-                      f"snn-search resume {manifest['name']}" + (f" --root {args.root}" if args.root else "")
-                      + f" (or snn-search run {args.study_file or 'STUDY.toml'} --resume)")
+                      f"snn-search resume {manifest['name']}" + (f" --root {root}" if root else "")
+                      + f" (or snn-search run {manifest.get('study_file') or 'STUDY.toml'} --resume)")
     console.print(f"finished in {time.perf_counter() - start:.0f} s")
     return 0
