@@ -3,7 +3,6 @@ touches Ray or MLflow needs (loopback Ray, no auth, no telemetry; ENVIRONMENT.md
 
 import os
 
-import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -47,10 +46,3 @@ patience = 1
 
 def tiny_study_text(trials: int = 5) -> str:
     return TINY_STUDY.replace("@TRIALS@", str(trials))
-
-
-@pytest.fixture
-def tiny_study(tmp_path):
-    path = tmp_path / "tiny.toml"
-    path.write_text(tiny_study_text())
-    return path

@@ -9,7 +9,7 @@ import socket
 import time
 from pathlib import Path
 
-__all__ = ["free_port", "session_pids", "descendants", "kill_pids", "wait_for", "alive"]
+__all__ = ["free_port", "session_pids", "kill_pids", "wait_for", "alive"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -39,18 +39,6 @@ def session_pids(sid: int) -> list[int]:
     """Live processes of session ``sid`` (a child started with start_new_session=True leads its own)."""
     return [pid for pid in _pids() if (f := _stat(pid)) and int(f[3]) == sid and f[0] != "Z"]
 
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for p in _pids():
-        if f := _stat(p):
-            children.setdefault(int(f[1]), []).append(p)
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def kill_pids(pids, sig: int = signal.SIGKILL, timeout: float = 30.0) -> None:

@@ -67,7 +67,7 @@ def test_impossible_range_names_the_key_and_values():
     ({"type": "float", "high": 1.0}, "search.space.loss.alpha.low is required"),
 ])
 def test_bad_parameter_ranges_are_rejected_with_the_key(spec, message):
-    with pytest.raises(ValueError, match=None) as error:
+    with pytest.raises(ValueError) as error:
         SearchConfig.from_dict(search(space={"loss.alpha": spec}))
     assert message in str(error.value)
 

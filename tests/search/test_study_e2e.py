@@ -119,7 +119,7 @@ def test_resuming_a_finished_study_adds_no_trials_and_no_runs(study):
     assert len(optuna.load_study(study_name=m["name"], storage=m["optuna_storage"]).trials) == TRIALS
 
 
-def test_running_an_existing_study_without_resume_is_refused(study, tmp_path):
+def test_running_an_existing_study_without_resume_is_refused(study):
     result, _ = study
     with pytest.raises(FileExistsError, match="already exists .* pass --resume"):
         run_study(result.manifest["study_file"], RunOptions(root=str(result.layout.dir.parent)))

@@ -4,17 +4,9 @@ its gradients equal finite differences."""
 import pytest
 import torch
 
-from snn.functional import lif_layer_with_counts, lif_network
+from snn.functional import lif_network
 from snn.nn import FeedForwardSNN
-
-
-def _chain(x, weights, max_spikes):
-    times, counts = [], []
-    for w, k in zip(weights, max_spikes):
-        x, c = lif_layer_with_counts(x, w, max_spikes=k)
-        times.append(x)
-        counts.append(c)
-    return times, counts
+from tests.snn.cuda.cases import chain_layers
 
 
 def _loss(times):
@@ -29,7 +21,7 @@ def test_network_equals_chained_layers(dtype):
     weights = [torch.empty(o, i, dtype=dtype).uniform_(0.3, 2.5).requires_grad_() for i, o in zip(sizes, sizes[1:])]
     x = (torch.rand(6, 5, 1, dtype=dtype) * 20).sort(dim=1).values.requires_grad_()
     fused, fused_counts = lif_network(x, weights, max_spikes=k)
-    chained, chained_counts = _chain(x, weights, k)
+    chained, chained_counts = chain_layers(x, weights, k)
     assert any(int(c.max()) >= 2 for c in chained_counts), "test network must fire several spikes per neuron"
     for a, b, ca, cb in zip(fused, chained, fused_counts, chained_counts):
         assert torch.equal(ca, cb)
@@ -58,7 +50,7 @@ def test_feed_forward_snn_uses_counts_of_every_layer():
     net = FeedForwardSNN([5, 40, 25, 13, 3], [(1, 3), (0.2, 1), (0, 1), (0, 1)], 32)
     x = torch.rand(8, 5, 1, dtype=torch.float64) * 20
     times = net(x)
-    chained, counts = _chain(x, [l.weight for l in net.layers], [32] * 4)
+    chained, counts = chain_layers(x, [l.weight for l in net.layers], [32] * 4)
     for t, c, layer_counts, expected in zip(times, chained, net.last_spike_counts, counts):
         assert torch.equal(t, c) and torch.equal(layer_counts, expected)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 import snn._ops  # noqa: F401  (registers torch.ops.snn.*)
+from snn.functional import lif_layer_with_counts
 from tests.snn.oracle import random_network
 
 __all__ = ["Case", "CASES", "Tolerance", "TOLERANCES", "assert_matches_cpu", "grad_for", "mnist_like_inputs",
@@ -162,3 +163,13 @@ def mnist_like_inputs(batch: int, generator: torch.Generator) -> torch.Tensor:
     lit = torch.rand(batch, 784, generator=generator, dtype=torch.float64) < 0.19
     p = torch.randint(1, 256, (batch, 784), generator=generator).double() / 255.0
     return ((1 - torch.where(lit, p, torch.zeros_like(p))) * 20.0).unsqueeze(-1)
+
+
+def chain_layers(x, weights, max_spikes):
+    """The per-layer operator chained: the reference the whole-network operator must equal."""
+    times, counts = [], []
+    for w, k in zip(weights, max_spikes):
+        x, c = lif_layer_with_counts(x, w, max_spikes=k)
+        times.append(x)
+        counts.append(c)
+    return times, counts
