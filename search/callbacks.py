@@ -67,7 +67,7 @@ class TrackingCallback(tune.Callback):
 
     @property
     def objectives(self) -> list[Objective]:
-        return [Objective(o["metric"], o["mode"]) for o in self._manifest["objectives"]]
+        return Objective.from_dicts(self._manifest["objectives"])
 
     def open(self) -> None:
         """Connects to the study's tracking store (the manifest says where)."""
@@ -128,7 +128,7 @@ class TrackingCallback(tune.Callback):
     def refresh(self) -> dict[str, Any]:
         """Re-rank the front, rewrite the parent run's Pareto table/plots/summary; returns the summary."""
         from search.plots import pareto_html, pareto_png
-        from search.summary import optuna_states, pareto_records, records_csv, study_summary, summary_json
+        from search.summary import optuna_states, records_csv, study_summary, summary_json
 
         objectives = self.objectives
         rows = self._tracker.update_pareto(objectives)
@@ -137,7 +137,7 @@ class TrackingCallback(tune.Callback):
                                 planned_trials=m.get("trials"))
         out = self.layout.artifacts_dir
         out.mkdir(parents=True, exist_ok=True)
-        records = pareto_records(rows, objectives)
+        records = summary["pareto_front"]  # pareto_records(rows, objectives), computed once by study_summary
         (out / "pareto.csv").write_text(records_csv(records))
         (out / "pareto.json").write_text(json.dumps(records, indent=1, default=str) + "\n")
         (out / "summary.json").write_text(summary_json(summary) + "\n")

@@ -37,14 +37,10 @@ def _writable(folder: Path) -> str | None:
 
 def _reach_tracking(uri: str) -> str | None:
     """None when the tracking store answers from here, else the problem."""
-    if uri.startswith(("http://", "https://")):
-        from urllib.request import urlopen
+    from search.tracking import http_tracking_problem
 
-        try:
-            with urlopen(uri.rstrip("/") + "/health", timeout=10) as response:
-                return None if response.status == 200 else f"HTTP {response.status}"
-        except OSError as error:
-            return str(getattr(error, "reason", error))
+    if uri.startswith(("http://", "https://")):
+        return http_tracking_problem(uri)
     if uri.startswith("sqlite:///"):
         return _writable(Path(uri[len("sqlite:///"):]).parent)
     return None  # other stores (databricks, ...) are MLflow's business

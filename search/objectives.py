@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 __all__ = [
     "OBJECTIVE_METRICS",
@@ -42,6 +42,15 @@ class Objective:
     @property
     def label(self) -> str:
         return OBJECTIVE_METRICS[self.metric][2]
+
+    def to_dict(self) -> dict[str, str]:
+        """The form stored in a study's manifest and summary (JSON)."""
+        return {"metric": self.metric, "mode": self.mode}
+
+    @classmethod
+    def from_dicts(cls, records: Sequence[Mapping[str, str]]) -> list[Objective]:
+        """The objectives of a manifest or summary (a list of :meth:`to_dict` records)."""
+        return [cls(r["metric"], r["mode"]) for r in records]
 
 
 DEFAULT_OBJECTIVES = (Objective("val_accuracy", "max"), Objective("val_n_s", "min"))

@@ -22,10 +22,10 @@ from typing import Any
 from search.config import SearchConfig
 from search.layout import StudyLayout
 from search import recovery
-from search.tracking import StudyTracker, default_tracking_uri
+from search.tracking import StudyTracker, default_tracking_uri, http_tracking_problem
 
 __all__ = ["RunOptions", "StudyRun", "run_study", "resume_study", "prepare_environment", "warm_kernels",
-           "check_tracking_reachable"]
+           "check_tracking_reachable", "start_ray"]
 
 _ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 # Each epoch's checkpoint replaces the last one (num_to_keep), which makes Tune snapshot its experiment
@@ -89,20 +89,10 @@ def _resolved_train(study) -> dict[str, Any]:
 def check_tracking_reachable(uri: str, timeout: float = 10.0) -> None:
     """An HTTP tracking server must answer before a study starts (MLflow's client would retry for minutes,
     and a study that cannot record its trials should not run them)."""
-    from urllib.error import URLError
-    from urllib.request import urlopen
-
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        with urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-            if response.status == 200:
-                return
-            problem = f"HTTP {response.status}"
-    except (URLError, OSError, ValueError) as error:
-        problem = str(getattr(error, "reason", error))
-    raise ValueError(f"the MLflow tracking server {uri!r} does not answer ({problem}); start it "
-                     f"(`mlflow server --host HOST --port PORT`), or fix --tracking-uri / [search.storage].tracking_uri")
+    problem = http_tracking_problem(uri, timeout)
+    if problem is not None:
+        raise ValueError(f"the MLflow tracking server {uri!r} does not answer ({problem}); start it "
+                         f"(`mlflow server --host HOST --port PORT`), or fix --tracking-uri / [search.storage].tracking_uri")
 
 
 def _open_layout(study, settings: SearchConfig, options: RunOptions, text: str) -> tuple[StudyLayout, dict]:
@@ -128,7 +118,7 @@ def _open_layout(study, settings: SearchConfig, options: RunOptions, text: str) 
         "tracking_uri": uri or default_tracking_uri(),
         "optuna_storage": settings.storage.optuna or layout.default_optuna_storage,
         "dataset": study.train.data.dataset,
-        "objectives": [{"metric": o.metric, "mode": o.mode} for o in settings.objectives],
+        "objectives": [o.to_dict() for o in settings.objectives],
         "trials": settings.trials,
         "parent_params": _parent_params(settings),
     }
@@ -149,7 +139,7 @@ def _trial_dirname(trial) -> str:
     return trial.trial_id  # short, and the same id names the trial's out_dir and MLflow trial_key
 
 
-def _start_ray(options: RunOptions, tracking_uri: str) -> bool:
+def start_ray(options: RunOptions, tracking_uri: str) -> bool:
     """Starts or joins Ray unless this process is connected already; True when this call connected."""
     import ray
 
@@ -189,7 +179,7 @@ def run_study(study_path: str | Path, options: RunOptions | None = None) -> Stud
     from search.searcher import make_searcher
     from search.trainable import run_trial
 
-    started = _start_ray(options, manifest["tracking_uri"])
+    started = start_ray(options, manifest["tracking_uri"])
     try:
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, base_train=_resolved_train(study), pruning=vars(settings.pruning),

@@ -78,7 +78,7 @@ def study_summary(name: str, rows: Sequence[TrialRow], objectives: Sequence[Obje
         "pruned": len(pruned),
         "epochs_saved_by_pruning": int(sum(r.metrics.get("epochs_saved", 0) for r in pruned)),
         "prune_reasons": {r.name: r.tags.get("prune_reason", "") for r in pruned},
-        "objectives": [{"metric": o.metric, "mode": o.mode} for o in objectives],
+        "objectives": [o.to_dict() for o in objectives],
         "best": best,
         "pareto_front": pareto_records(rows, objectives),
     }

@@ -21,12 +21,27 @@ from urllib.parse import urlparse
 from search.objectives import Objective
 from search.pareto import pareto_ranks
 
-__all__ = ["TrialRow", "StudyTracker", "default_tracking_uri", "front", "TRIAL_STATES", "PARETO_FILTER"]
+__all__ = ["TrialRow", "StudyTracker", "default_tracking_uri", "http_tracking_problem", "front", "TRIAL_STATES", "PARETO_FILTER"]
 
 TRIAL_STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAILED")
 ROLE_TAG, TRIAL_KEY_TAG, STATE_TAG = "snn_search_role", "trial_key", "trial_state"
 _PARENT_TAG = "mlflow.parentRunId"
 PARETO_FILTER = 'tags.pareto_front = "true"'  # the MLflow UI search that shows the front
+
+
+def http_tracking_problem(uri: str, timeout: float = 10.0) -> str | None:
+    """For an ``http(s)://`` tracking URI, why its server does not answer ``/health`` (None when it does);
+    None for every other store, which MLflow opens itself."""
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    if not uri.startswith(("http://", "https://")):
+        return None
+    try:
+        with urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            return None if response.status == 200 else f"HTTP {response.status}"
+    except (URLError, OSError, ValueError) as error:  # ValueError: a malformed URL
+        return str(getattr(error, "reason", error))
 
 
 def default_tracking_uri(cwd: Path | None = None) -> str:

@@ -9,12 +9,9 @@ from typing import Protocol
 from search.layout import ROOT_ENV, StudyLayout
 from search.objectives import Objective
 from search.tracking import StudyTracker, TrialRow
+from snn.cli.common import CommandError  # one error type for both CLIs: printed without a traceback, exit 2
 
 __all__ = ["Command", "CommandError", "add_root", "StudyView"]
-
-
-class CommandError(Exception):
-    """A mistake the user can fix; printed without a traceback, exit status 2."""
 
 
 class Command(Protocol):
@@ -37,7 +34,7 @@ class StudyView:
     def __init__(self, name: str, root: str | None = None):
         self.layout = StudyLayout.at(name, root)
         self.manifest = self.layout.manifest()
-        self.objectives = [Objective(o["metric"], o["mode"]) for o in self.manifest["objectives"]]
+        self.objectives = Objective.from_dicts(self.manifest["objectives"])
         self.tracker = StudyTracker(self.manifest["tracking_uri"], self.manifest["name"])
 
     def rows(self) -> list[TrialRow]:
@@ -45,9 +42,10 @@ class StudyView:
             return []  # started, but no trial tracked yet
         return self.tracker.trials()
 
-    def summary(self) -> dict:
+    def summary(self, rows: list[TrialRow] | None = None) -> dict:
+        """The study's summary; pass ``rows`` already read to save querying the tracking store again."""
         from search.summary import optuna_states, study_summary
 
-        return study_summary(self.manifest["name"], self.rows(), self.objectives,
+        return study_summary(self.manifest["name"], self.rows() if rows is None else rows, self.objectives,
                              optuna=optuna_states(self.manifest["optuna_storage"], self.manifest["name"]),
                              planned_trials=self.manifest.get("trials"))

@@ -5,8 +5,6 @@ every failure; exit status 1 when anything fails."""
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 
 from search.cli.common import add_root
 from search.layout import StudyLayout
@@ -36,7 +34,7 @@ class DoctorCommand:
 
         from search.config import SearchConfig
         from search.doctor import run_checks
-        from search.study import prepare_environment
+        from search.study import RunOptions, prepare_environment, start_ray
 
         gpus, device, storage, name = 0.0, "cpu", None, "doctor"
         if args.study_file:
@@ -49,13 +47,8 @@ class DoctorCommand:
         layout = StudyLayout.at(name, args.root or (storage.root if storage else None) or None)
         optuna_url = (storage.optuna if storage else "") or layout.default_optuna_storage
         prepare_environment()
-        if args.address:
-            env = {k: os.environ[k] for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED") if k in os.environ}
-            ray.init(address=args.address, logging_level=logging.WARNING, log_to_driver=False,
-                     runtime_env={"env_vars": env})
-        else:
-            ray.init(address="local", num_cpus=os.cpu_count(), _node_ip_address="127.0.0.2", include_dashboard=False,
-                     logging_level=logging.WARNING, log_to_driver=False)
+        # Ray exactly as `snn-search run` starts or joins it, so the node probes see the trials' environment.
+        start_ray(RunOptions(address=args.address), tracking)
         try:
             checks = run_checks(tracking, optuna_url, layout.dir.parent, gpus=gpus, device=device)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 
 from search.cli.common import StudyView, add_root
 from search.cli.render import make_console, print_summary, trials_table
@@ -31,7 +32,7 @@ class StatusCommand:
         rows = view.rows()
         console.print(trials_table(rows, view.objectives, f"{view.manifest['name']}: {len(rows)} of "
                                    f"{view.manifest.get('trials', '?')} trials"))
-        print_summary(console, view.summary(), tracking_uri=view.manifest["tracking_uri"],
+        print_summary(console, view.summary(rows), tracking_uri=view.manifest["tracking_uri"],
                       experiment_id=view.manifest.get("experiment_id"), study_dir=str(view.layout.dir),
                       ui_command=ui_command_for(args.study, args.root))
         return 0
@@ -79,7 +80,7 @@ class ListCommand:
             table.add_column(column)
         for layout in studies:
             view = StudyView(layout.name, layout.dir.parent)
-            states = view.summary()["states"]
+            states = Counter(row.state for row in view.rows())  # no Pareto ranking or Optuna query needed
             table.add_row(layout.name, view.manifest["dataset"], f"{sum(states.values())}/{view.manifest.get('trials', '?')}",
                           str(states.get("COMPLETE", 0)), str(states.get("PRUNED", 0)), str(states.get("FAILED", 0)),
                           view.manifest["tracking_uri"], str(layout.dir))

@@ -61,7 +61,7 @@ def front_table(records: Sequence[dict[str, Any]], title: str) -> Table:
 
 def print_summary(console: Console, summary: dict[str, Any], *, tracking_uri: str, experiment_id: str | None,
                   study_dir: str, ui_command: str) -> None:
-    objectives = [Objective(o["metric"], o["mode"]) for o in summary["objectives"]]
+    objectives = Objective.from_dicts(summary["objectives"])
     states = ", ".join(f"{n} {s}" for s, n in sorted(summary["states"].items())) or "none"
     optuna = ", ".join(f"{n} {s}" for s, n in sorted(summary["optuna_states"].items())) or "none"
     say = lambda text: console.print(text, soft_wrap=True)  # long URIs and paths stay on one line

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -14,6 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.search.conftest import tiny_study_text
+from tests.search.procs import kill_pids, session_pids, wait_for
 
 TRIALS = 3
 CLI = [sys.executable, "-c", "import sys; from search.cli import main; sys.exit(main())"]
@@ -36,21 +36,25 @@ def test_an_interrupted_study_resumes_without_duplicates(tmp_path):
     (tmp_path / "tiny.toml").write_text(text)
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     command = [*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"]
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     trials_dir = tmp_path / "snn-studies" / "tiny" / "trials"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if finished_trials(trials_dir) >= 1:
-            break
-        time.sleep(0.5)
-    assert process.poll() is None, f"the study ended before it could be interrupted:\n{process.communicate()[0]}"
-    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    output = process.communicate(timeout=120)[0]
+    # Its own session, so that whatever the driver started (Ray's processes) is stopped if the test fails.
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    try:
+        wait_for(lambda: finished_trials(trials_dir) >= 1 or process.poll() is not None, 120, "a finished trial")
+        assert process.poll() is None, f"the study ended before it could be interrupted:\n{process.communicate()[0]}"
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        output = process.communicate(timeout=120)[0]
+    finally:
+        kill_pids(session_pids(process.pid))
     assert process.returncode == 0, output
     assert "--resume" in output  # the user is told how to continue
+    interrupted_at = finished_trials(trials_dir)
+    assert 1 <= interrupted_at < TRIALS, f"the interrupt left no unfinished trial to resume ({interrupted_at} finished)"
 
     resumed = subprocess.run([*command, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert finished_trials(trials_dir) == TRIALS
 
     manifest = json.loads((tmp_path / "snn-studies" / "tiny" / "study.json").read_text())
     client = MlflowClient(manifest["tracking_uri"])

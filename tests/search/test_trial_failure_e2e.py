@@ -38,4 +38,7 @@ def test_a_trial_failing_every_attempt_is_retried_then_recorded_failed_with_its_
     trials = {t.number: t for t in optuna.load_study(study_name="fails", storage=manifest["optuna_storage"]).get_trials()}
     assert trials[1].state.name == "FAIL" and "max_retries" in trials[1].user_attrs["fail_reason"]
     assert trials[0].state.name == "COMPLETE"
-    assert json.loads((result.layout.artifacts_dir / "summary.json").read_text())
+    summary = json.loads((result.layout.artifacts_dir / "summary.json").read_text())
+    assert summary["trials"] == 2 and summary["states"] == {"COMPLETE": 1, "FAILED": 1}, summary
+    assert summary["optuna_states"] == {"COMPLETE": 1, "FAIL": 1}, summary
+    assert [r["trial"] for r in summary["pareto_front"]] == ["trial_000"], summary  # a failed trial is on no front
