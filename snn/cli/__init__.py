@@ -13,6 +13,7 @@ from typing import Protocol
 
 from snn.cli.common import CommandError, build_command_parser, run_command
 from snn.cli.bench import BenchCommand
+from snn.cli.seeds import SeedsCommand
 from snn.cli.train import TrainCommand
 
 __all__ = ["main", "COMMANDS", "Command", "CommandError"]
@@ -30,6 +31,7 @@ class Command(Protocol):
 # Adding a subcommand is one line here.
 COMMANDS: list[Command] = [
     TrainCommand(),
+    SeedsCommand(),
     BenchCommand(),
 ]
 
