@@ -56,7 +56,7 @@ class SeedsCommand:
         try:
             failed = _Pool(jobs, args.threads, args.overrides).run(todo, states)
         except KeyboardInterrupt:
-            print(f"\ninterrupted: finished epochs are saved; run the same command again to continue")
+            print("\ninterrupted: finished epochs are saved; run the same command again to continue")
             return 130
         return _report(runs, failed, Path(args.out))
 

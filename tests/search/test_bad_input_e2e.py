@@ -65,7 +65,6 @@ def copy(interrupted, tmp_path):
     shutil.copytree(interrupted, tmp_path / "w")
     work = tmp_path / "w"
     manifest_file = work / "snn-studies" / "tiny" / "study.json"
-    manifest = json.loads(manifest_file.read_text())
     # The manifest holds absolute paths: point them at the copy.
     text = manifest_file.read_text().replace(str(interrupted), str(work))
     manifest_file.write_text(text)

@@ -10,12 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-import optuna
 import pytest
-from mlflow.tracking import MlflowClient
 
 from search.trainable import read_attempts
 from tests.search.conftest import tiny_study_text
+from tests.search.consistency import assert_study_consistent
 from tests.search.procs import kill_pids, session_pids, wait_for
 
 TRIALS = 4
@@ -97,16 +96,4 @@ def test_a_killed_driver_is_resumed_without_reruns_or_duplicate_runs(tmp_path):
         assert after[key][1] and after[key][0][:kept] == before[key][:kept], key
 
     manifest = json.loads((study_dir / "study.json").read_text())
-    client = MlflowClient(manifest["tracking_uri"])
-    runs = client.search_runs([manifest["experiment_id"]], "tags.snn_search_role = 'trial'")
-    assert sorted(r.info.run_name for r in runs) == [f"trial_{i:03d}" for i in range(TRIALS)]
-    assert len({r.data.tags["trial_key"] for r in runs}) == TRIALS
-    everything = client.search_runs([manifest["experiment_id"]], "")
-    assert [r.info.run_name for r in everything if r.info.status == "RUNNING"] == []
-    for run in runs:
-        assert run.data.tags["trial_state"] in ("COMPLETE", "PRUNED"), run.info.run_name
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
-        assert sorted(steps) == list(range(int(run.data.metrics["epochs_run"]))), run.info.run_name
-    trials = optuna.load_study(study_name="tiny", storage=manifest["optuna_storage"]).get_trials()
-    assert len(trials) == TRIALS and all(t.state.is_finished() for t in trials)
-    assert {f"trial_{t.number:03d}": t.state.name for t in trials} == {r.info.run_name: r.data.tags["trial_state"] for r in runs}
+    assert_study_consistent(manifest, TRIALS)

@@ -12,12 +12,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import optuna
 import pytest
-from mlflow.tracking import MlflowClient
 
 from search.trainable import read_attempts
 from tests.search.conftest import tiny_study_text
+from tests.search.consistency import assert_study_consistent
 from tests.search.procs import free_port, kill_pids, session_pids, wait_for
 
 TRIALS = 3
@@ -104,12 +103,4 @@ def test_a_lost_worker_node_s_trials_finish_on_the_head_from_their_checkpoints(t
     assert len(attempts) >= 2 and attempts[-1]["node_id"] != lost_node, attempts  # moved to the head node
     assert attempts[-1]["resumed_epochs"] >= 1, attempts  # from its checkpoint, not from scratch
     manifest = json.loads((study_dir / "study.json").read_text())
-    client = MlflowClient(manifest["tracking_uri"])
-    runs = client.search_runs([manifest["experiment_id"]], "tags.snn_search_role = 'trial'")
-    assert sorted(r.info.run_name for r in runs) == [f"trial_{i:03d}" for i in range(TRIALS)]
-    assert all(r.data.tags["trial_state"] in ("COMPLETE", "PRUNED") and r.info.status == "FINISHED" for r in runs)
-    for run in runs:  # every epoch logged once, none lost with the node
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
-        assert sorted(steps) == list(range(int(run.data.metrics["epochs_run"]))), run.info.run_name
-    trials = optuna.load_study(study_name="tiny", storage=manifest["optuna_storage"]).get_trials()
-    assert sorted(t.state.name for t in trials) == sorted(r.data.tags["trial_state"] for r in runs)
+    assert_study_consistent(manifest, TRIALS)  # every epoch logged once, none lost with the node

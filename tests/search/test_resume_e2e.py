@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import optuna
 import pytest
-from mlflow.tracking import MlflowClient
 
 from tests.search.conftest import tiny_study_text
+from tests.search.consistency import assert_study_consistent
 from tests.search.procs import kill_pids, session_pids, wait_for
 
 TRIALS = 3
@@ -57,14 +56,4 @@ def test_an_interrupted_study_resumes_without_duplicates(tmp_path):
     assert finished_trials(trials_dir) == TRIALS
 
     manifest = json.loads((tmp_path / "snn-studies" / "tiny" / "study.json").read_text())
-    client = MlflowClient(manifest["tracking_uri"])
-    runs = client.search_runs([manifest["experiment_id"]], "tags.snn_search_role = 'trial'")
-    assert sorted(r.info.run_name for r in runs) == [f"trial_{i:03d}" for i in range(TRIALS)]
-    assert len({r.data.tags["trial_key"] for r in runs}) == TRIALS
-    for run in runs:
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
-        assert sorted(steps) == list(range(int(run.data.metrics["epochs_run"]))), run.info.run_name
-    optuna_trials = optuna.load_study(study_name="tiny", storage=manifest["optuna_storage"]).get_trials()
-    assert len(optuna_trials) == TRIALS
-    mlflow_states = {r.info.run_name: r.data.tags["trial_state"] for r in runs}
-    assert {f"trial_{t.number:03d}": {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED"}[t.state.name] for t in optuna_trials} == mlflow_states
+    assert_study_consistent(manifest, TRIALS)

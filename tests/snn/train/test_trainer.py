@@ -56,7 +56,7 @@ def test_same_seed_same_run_other_seed_other_weights(tmp_path, tiny_config):
     short = tiny_config.with_overrides({"schedule.epochs": 1})
     a = train(short, tmp_path / "a", progress=False, evaluate_test=False)
     b = train(short, tmp_path / "b", progress=False, evaluate_test=False)
-    c = train(short.with_overrides({"seed": 4}), tmp_path / "c", progress=False, evaluate_test=False)
+    train(short.with_overrides({"seed": 4}), tmp_path / "c", progress=False, evaluate_test=False)
     assert a.final == b.final and a.final["test"] is None
     wa, wb, wc = (load_checkpoint(tmp_path / d / CHECKPOINT)["model"] for d in "abc")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
