@@ -54,7 +54,7 @@ class SeedsCommand:
               f"{len(todo) - partial} to start); {jobs} at a time, {args.threads} thread(s) each; "
               f"logs in {args.out}/<study>-seed<N>/train.log")
         try:
-            failed = _Pool(jobs, args.threads, args.overrides).run(todo, states)
+            failed = _Pool(jobs, args.threads, args.overrides).run(todo, states) if todo else []
         except KeyboardInterrupt:
             print("\ninterrupted: finished epochs are saved; run the same command again to continue")
             return 130
