@@ -76,7 +76,7 @@ class _Pool:
     def run(self, todo: list, states: dict) -> list:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from snn.train.repeat import run_result
+        from snn.train.repeat import epochs_done, run_result
 
         env = {**os.environ, "OMP_NUM_THREADS": str(self.threads)}
         waiting, running, failed = list(todo), {}, []
@@ -94,7 +94,7 @@ class _Pool:
                         running[run] = (process, log, task)
                     time.sleep(0.5)
                     for run, (process, log, task) in list(running.items()):
-                        progress.update(task, completed=_epochs_done(run.out_dir))
+                        progress.update(task, completed=epochs_done(run))
                         if process.poll() is None:
                             continue
                         log.close()
@@ -116,13 +116,6 @@ class _Pool:
                     process.wait()
                     log.close()
         return failed
-
-
-def _epochs_done(out_dir: Path) -> int:
-    try:
-        return len(json.loads((out_dir / "metrics.json").read_text())["epochs"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
 
 
 def _report(runs: list, failed: list, out: Path) -> int:

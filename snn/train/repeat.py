@@ -20,7 +20,7 @@ from snn.train.config import TrainConfig
 from snn.train.study import load_study
 from snn.train.trainer import CHECKPOINT, METRICS
 
-__all__ = ["SeedRun", "parse_seeds", "plan_runs", "run_state", "run_result", "summarize", "summary_markdown"]
+__all__ = ["SeedRun", "parse_seeds", "plan_runs", "run_state", "run_result", "epochs_done", "summarize", "summary_markdown"]
 
 _SEEDS = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 SUMMARY_METRICS = (("accuracy", 100.0), ("ce", 1.0), ("n_s", 1.0))  # accuracy in %, as the paper's tables
@@ -79,6 +79,12 @@ def _metrics(run: SeedRun) -> dict[str, Any] | None:
         return json.loads((run.out_dir / METRICS).read_text())
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def epochs_done(run: SeedRun) -> int:
+    """Epochs the run has finished so far (its metrics.json, rewritten after every epoch)."""
+    metrics = _metrics(run)
+    return len(metrics.get("epochs") or []) if isinstance(metrics, dict) else 0
 
 
 def run_state(run: SeedRun) -> str:
