@@ -13,14 +13,16 @@ once, so that a corrupt or missing checkpoint stops the resume with a clear erro
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
-__all__ = ["tune_trials", "check_checkpoints", "orphan_optuna_trials", "settle_mlflow_runs", "study_finished",
-           "fail_running_optuna_trials",
+__all__ = ["tune_trials", "restore_checkpoints", "check_checkpoints", "restore_deleted_checkpoints",
+           "orphan_optuna_trials", "settle_mlflow_runs", "study_finished", "fail_running_optuna_trials",
            "FINISHED_TUNE_STATES"]
 
 FINISHED_TUNE_STATES = ("TERMINATED", "ERROR")
+logger = logging.getLogger(__name__)
 
 
 def _newest_state(tune_dir: Path) -> Path | None:
@@ -28,53 +30,100 @@ def _newest_state(tune_dir: Path) -> Path | None:
     return states[-1] if states else None
 
 
-def tune_trials(tune_dir: str | Path) -> dict[str, str]:
-    """Tune trial id -> status in the experiment's newest snapshot ({} when there is none)."""
+def _snapshot(tune_dir: str | Path) -> list[tuple[str, str, str]]:
+    """(trial id, status, runtime metadata JSON) of every trial in Tune's newest snapshot."""
     path = _newest_state(Path(tune_dir))
     if path is None:
-        return {}
+        return []
     try:
-        state = json.loads(path.read_text())
-        trials = {}
-        for trial_json, _runtime in state["trial_data"]:
+        trials = []
+        for trial_json, runtime in json.loads(path.read_text())["trial_data"]:
             trial = json.loads(trial_json)
-            trials[str(trial["trial_id"])] = str(trial["status"])
+            trials.append((str(trial["trial_id"]), str(trial["status"]), runtime))
         return trials
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"Tune's experiment state {str(path)!r} is unreadable ({error}); the study cannot be "
                          f"resumed from it: start a new study with --name") from None
 
 
-def _latest_checkpoint(trial_dir: Path) -> Path | None:
-    found = sorted(trial_dir.glob("checkpoint_*"), key=lambda p: p.name)
-    return found[-1] if found else None
+def tune_trials(tune_dir: str | Path) -> dict[str, str]:
+    """Tune trial id -> status in the experiment's newest snapshot ({} when there is none)."""
+    return {trial_id: status for trial_id, status, _ in _snapshot(tune_dir)}
 
 
-def check_checkpoints(tune_dir: str | Path, trials: dict[str, str]) -> None:
-    """Loads the latest checkpoint of every unfinished trial that has reported (a trial that never reported
-    starts afresh and needs none); raises ValueError naming the trial, the file and the fix."""
+def restore_checkpoints(tune_dir: str | Path) -> dict[str, str | None]:
+    """Tune trial id -> the name of the checkpoint folder Tune restores that trial from (None: it has none and
+    starts afresh), as the newest snapshot records it."""
+    from ray.tune.trainable.metadata import _TrainingRunMetadata  # the snapshot's own reader (pinned Ray)
+
+    names: dict[str, str | None] = {}
+    for trial_id, _, runtime in _snapshot(tune_dir):
+        manager = _TrainingRunMetadata.from_json_state(runtime).checkpoint_manager if runtime not in ("", "{}") else None
+        latest = manager.latest_checkpoint_result if manager is not None else None
+        names[trial_id] = Path(latest.checkpoint.path).name if latest is not None else None
+    return names
+
+
+def _load_error(checkpoint_dir: Path) -> Exception | None:
     import torch
 
     from snn.train import CHECKPOINT
 
+    try:
+        torch.load(checkpoint_dir / CHECKPOINT, map_location="cpu", weights_only=False)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user-facing problem
+        return error
+    return None
+
+
+def check_checkpoints(tune_dir: str | Path, trials: dict[str, str]) -> dict[Path, Path]:
+    """Loads the checkpoint Tune will restore each unfinished trial from; raises ValueError naming the trial,
+    the file and the fix. A driver killed after its last snapshot may already have deleted that checkpoint
+    (Tune keeps the newest two, and several epochs can pass between snapshots): such a trial continues from
+    its newest checkpoint that loads. Returns those replacements (folder Tune expects -> folder to copy
+    there) for ``restore_deleted_checkpoints``; checking changes nothing."""
+    from snn.train import CHECKPOINT
+
+    names = restore_checkpoints(tune_dir)
+    replacements: dict[Path, Path] = {}
     for trial_id, status in trials.items():
         if status in FINISHED_TUNE_STATES:
             continue
         trial_dir = Path(tune_dir) / trial_id
-        reported = (trial_dir / "result.json").exists() and (trial_dir / "result.json").stat().st_size > 0
-        latest = _latest_checkpoint(trial_dir)
-        if latest is None:
-            if reported:
+        saved = sorted(trial_dir.glob("checkpoint_*"), key=lambda p: p.name, reverse=True)
+        name = names.get(trial_id)
+        if name is None:
+            reported = (trial_dir / "result.json").exists() and (trial_dir / "result.json").stat().st_size > 0
+            if reported and not saved:
                 raise ValueError(f"cannot resume: trial {trial_id} reported epochs but has no checkpoint under "
                                  f"{str(trial_dir)!r}; restore it from a backup, or start a new study with --name")
+            continue  # no checkpoint in Tune's snapshot: the trial starts afresh
+        expected = trial_dir / name
+        if expected.exists():
+            if (error := _load_error(expected)) is not None:
+                raise ValueError(f"cannot resume: trial {trial_id}'s checkpoint {str(expected / CHECKPOINT)!r} is "
+                                 f"missing or corrupt ({type(error).__name__}: {error}); restore it from a backup, "
+                                 f"delete the folder {str(expected)!r} to resume from the trial's newest other "
+                                 f"checkpoint, or start a new study with --name")
             continue
-        path = latest / CHECKPOINT
-        try:
-            torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as error:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-            raise ValueError(f"cannot resume: trial {trial_id}'s checkpoint {str(path)!r} is missing or corrupt "
-                             f"({type(error).__name__}: {error}); restore it from a backup, delete the folder "
-                             f"{str(latest)!r} to resume from the one before, or start a new study with --name") from None
+        newest = next((d for d in saved if _load_error(d) is None), None)
+        if newest is None:
+            raise ValueError(f"cannot resume: trial {trial_id}'s checkpoint {str(expected)!r} (the one Tune's last "
+                             f"snapshot names) is gone and no other checkpoint under {str(trial_dir)!r} loads; "
+                             f"restore one from a backup, or start a new study with --name")
+        replacements[expected] = newest
+    return replacements
+
+
+def restore_deleted_checkpoints(replacements: dict[Path, Path]) -> None:
+    """Puts a copy of each replacement where Tune's snapshot expects the deleted checkpoint; the trial then
+    continues from that (newer) state, which is complete in itself (weights, optimiser, metrics.json)."""
+    import shutil
+
+    for expected, newest in replacements.items():
+        shutil.copytree(newest, expected)
+        logger.warning("trial %s: checkpoint %s, named by Tune's last snapshot, was deleted after it; the trial "
+                       "continues from %s", expected.parent.name, expected.name, newest.name)
 
 
 def orphan_optuna_trials(storage, study_name: str, known: set[str]) -> list[int]:

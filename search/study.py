@@ -168,7 +168,7 @@ def run_study(study_path: str | Path, options: RunOptions | None = None) -> Stud
     layout, manifest = _open_layout(study, settings, options, Path(study_path).read_text(encoding="utf-8"))
     # What Tune's last snapshot holds; every unfinished trial's checkpoint must load before anything changes.
     known = recovery.tune_trials(layout.tune_dir) if options.resume else {}
-    recovery.check_checkpoints(layout.tune_dir, known)
+    deleted_checkpoints = recovery.check_checkpoints(layout.tune_dir, known)
     prepare_environment()
     warm_kernels(study.train.network.dtype)
 
@@ -196,6 +196,7 @@ def run_study(study_path: str | Path, options: RunOptions | None = None) -> Stud
             if not restorable:
                 orphans = recovery.orphan_optuna_trials(manifest["optuna_storage"], manifest["name"], set())
         if restorable:
+            recovery.restore_deleted_checkpoints(deleted_checkpoints)
             tuner = tune.Tuner.restore(str(layout.tune_dir), trainable, resume_unfinished=True, resume_errored=False)
         else:
             tuner = tune.Tuner(

@@ -14,8 +14,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.recovery import FINISHED_TUNE_STATES, tune_trials
+from search.recovery import FINISHED_TUNE_STATES, restore_checkpoints, tune_trials
+from search.trainable import read_attempts
 from tests.search.conftest import tiny_study_text
+from tests.search.consistency import assert_study_consistent
 from tests.search.procs import free_port, kill_pids, session_pids, wait_for
 
 CLI = [sys.executable, "-c", "import sys; from search.cli import main; sys.exit(main())"]
@@ -28,27 +30,28 @@ def snn_search(*args, cwd):
                           start_new_session=True)
 
 
-def in_training(trials_dir: Path) -> bool:
-    for metrics in trials_dir.glob("*/metrics.json"):
+def in_training(study_dir: Path) -> bool:
+    """A trial has trained an epoch, is not finished, and the driver has taken its result (Tune's result.json,
+    written by the driver, has a line): Tune then holds its checkpoint."""
+    for metrics in (study_dir / "trials").glob("*/metrics.json"):
         try:
             data = json.loads(metrics.read_text())
         except json.JSONDecodeError:
             continue
-        if data["epochs"] and data.get("final") is None:
+        result = study_dir / "tune" / metrics.parent.name / "result.json"
+        if data["epochs"] and data.get("final") is None and result.exists() and result.read_text().strip():
             return True
     return False
 
 
-@pytest.fixture(scope="module")
-def interrupted(tmp_path_factory):
-    """A study stopped with Ctrl-C while a trial trains (state kept in the returned folder)."""
-    base = tmp_path_factory.mktemp("bad-input")
+def interrupt_study(base: Path) -> Path:
+    """Runs the tiny study in ``base`` and stops it with Ctrl-C while a trial trains; returns ``base``."""
     text = tiny_study_text(2).replace("epochs = 3", "epochs = 12").replace("switch_epoch = 2", "switch_epoch = 6")
     (base / "tiny.toml").write_text(text)
     driver = subprocess.Popen([*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"], cwd=base, env=ENV,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        wait_for(lambda: in_training(base / "snn-studies" / "tiny" / "trials") or driver.poll() is not None, 240,
+        wait_for(lambda: in_training(base / "snn-studies" / "tiny") or driver.poll() is not None, 240,
                  "a trial in training")
         assert driver.poll() is None, driver.communicate()[0]
         driver.send_signal(signal.SIGINT)
@@ -57,6 +60,12 @@ def interrupted(tmp_path_factory):
     finally:
         kill_pids(session_pids(driver.pid))
     return base
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """An interrupted study, shared (read-only) by the tests that damage a copy of it."""
+    return interrupt_study(tmp_path_factory.mktemp("bad-input"))
 
 
 @pytest.fixture
@@ -80,17 +89,18 @@ def fingerprint(work: Path) -> dict:
     return {"files": hashes, "optuna": [(t.number, t.state.name) for t in trials]}
 
 
-def latest_checkpoint(work: Path) -> Path:
+def restored_checkpoint(work: Path) -> Path:
+    """The checkpoint file Tune's snapshot will restore the interrupted trial from."""
     tune_dir = work / "snn-studies" / "tiny" / "tune"
     unfinished = [k for k, s in tune_trials(tune_dir).items() if s not in FINISHED_TUNE_STATES]
     assert unfinished, "the interrupted study has an unfinished trial"
-    found = sorted((tune_dir / unfinished[0]).glob("checkpoint_*"))
-    assert found, "the unfinished trial has a checkpoint"
-    return found[-1] / "checkpoint.pt"
+    name = restore_checkpoints(tune_dir)[unfinished[0]]
+    assert name is not None, "the unfinished trial has a checkpoint"
+    return tune_dir / unfinished[0] / name / "checkpoint.pt"
 
 
 def test_a_corrupt_checkpoint_stops_the_resume_and_changes_nothing(copy):
-    path = latest_checkpoint(copy)
+    path = restored_checkpoint(copy)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a torn write
     before = fingerprint(copy)
     result = snn_search("resume", "tiny", "--no-live", "--num-cpus", "2", cwd=copy)
@@ -100,13 +110,33 @@ def test_a_corrupt_checkpoint_stops_the_resume_and_changes_nothing(copy):
 
 
 def test_a_missing_checkpoint_stops_the_resume_and_changes_nothing(copy):
-    path = latest_checkpoint(copy)
+    path = restored_checkpoint(copy)
     path.unlink()
     before = fingerprint(copy)
     result = snn_search("resume", "tiny", "--no-live", "--num-cpus", "2", cwd=copy)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "missing or corrupt" in result.stderr and "Traceback" not in result.stderr
     assert fingerprint(copy) == before
+
+
+def test_a_checkpoint_deleted_after_the_snapshot_is_replaced_by_the_newest_one(tmp_path):
+    # A driver killed a few epochs after its last snapshot may have deleted the checkpoint the snapshot names
+    # (Tune keeps the newest two): here it is gone and a newer one, with the same training state, is left.
+    # A study of its own, not a copy: a resumed copy would track to the original's MLflow store.
+    work = interrupt_study(tmp_path)
+    folder = restored_checkpoint(work).parent
+    newer = folder.with_name("checkpoint_999999")
+    folder.rename(newer)
+    kept = json.loads((newer / "metrics.json").read_text())["epochs"]
+    result = snn_search("resume", "tiny", "--no-live", "--num-cpus", "2", cwd=work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"checkpoint {folder.name}, named by Tune's last snapshot, was deleted" in result.stderr
+    study_dir = work / "snn-studies" / "tiny"
+    # Continued from the state it holds (not restarted) and finished (trained on, or pruned).
+    assert read_attempts(study_dir, folder.parent.name)[-1]["resumed_epochs"] == len(kept) >= 1
+    metrics = json.loads((study_dir / "trials" / folder.parent.name / "metrics.json").read_text())
+    assert metrics["final"] is not None and metrics["epochs"][:len(kept)] == kept
+    assert_study_consistent(json.loads((study_dir / "study.json").read_text()), 2)
 
 
 def test_a_changed_study_file_is_refused_on_resume_and_changes_nothing(copy):

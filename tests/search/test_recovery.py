@@ -1,6 +1,6 @@
 """Recovery after a killed driver, piece by piece on real stores: Optuna trials asked for after Tune's last
 snapshot are adopted (same numbers, same parameters, no extra trials), a trial told before the crash is not
-told again, and Tune's snapshot is read for its trials."""
+told again, and Tune's snapshot is read for its trials and the checkpoints it restores them from."""
 
 import json
 
@@ -8,7 +8,8 @@ import optuna
 import pytest
 
 from search.config import SearchConfig
-from search.recovery import check_checkpoints, orphan_optuna_trials, tune_trials
+from search.recovery import (check_checkpoints, orphan_optuna_trials, restore_checkpoints, restore_deleted_checkpoints,
+                             tune_trials)
 from search.searcher import make_searcher
 from search.trainable import NUMBER_KEY
 from tests.search.test_searcher import SPACE
@@ -76,3 +77,64 @@ def test_trials_left_running_when_the_study_finished_are_failed_with_a_reason(tm
     assert fail_running_optuna_trials(storage, "s", "the study finished") == 1
     trials = optuna.load_study(study_name="s", storage=storage).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"] and trials[1].user_attrs["fail_reason"] == "the study finished"
+
+
+def write_snapshot(tune_dir, trial_id: str, checkpoint_name: str) -> None:
+    """A Tune snapshot, written by Ray's own classes, of a RUNNING trial whose latest checkpoint is the named one."""
+    from ray.train._internal.checkpoint_manager import _CheckpointManager
+    from ray.train._internal.session import _TrainingResult
+    from ray.tune import Checkpoint, CheckpointConfig
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    metadata = _TrainingRunMetadata()
+    metadata.checkpoint_manager = _CheckpointManager(CheckpointConfig(num_to_keep=2))
+    path = tune_dir / trial_id / checkpoint_name
+    metadata.checkpoint_manager.register_checkpoint(_TrainingResult(checkpoint=Checkpoint(str(path)), metrics={}))
+    state = {"trial_data": [[json.dumps({"trial_id": trial_id, "status": "RUNNING"}), metadata.get_json_state()]]}
+    (tune_dir / "experiment_state-2026.json").write_text(json.dumps(state))
+
+
+def save_checkpoint(folder, epoch: int, torn: bool = False) -> None:
+    import io
+
+    import torch
+
+    from snn.train import CHECKPOINT
+
+    folder.mkdir(parents=True)
+    buffer = io.BytesIO()
+    torch.save({"epoch": epoch}, buffer)
+    data = buffer.getvalue()
+    (folder / CHECKPOINT).write_bytes(data[: len(data) // 2] if torn else data)
+
+
+def test_a_checkpoint_deleted_after_the_snapshot_is_replaced_by_the_newest_that_loads(tmp_path):
+    import torch
+
+    from snn.train import CHECKPOINT
+
+    # The killed driver registered epochs 5 and 6 after its last snapshot (which names epoch 4) and deleted 4;
+    # the worker, still running, left epoch 7 half-written.
+    write_snapshot(tmp_path, "t1", "checkpoint_000004")
+    assert restore_checkpoints(tmp_path) == {"t1": "checkpoint_000004"}
+    for epoch in (5, 6):
+        save_checkpoint(tmp_path / "t1" / f"checkpoint_00000{epoch}", epoch)
+    save_checkpoint(tmp_path / "t1" / "checkpoint_000007", 7, torn=True)
+    expected = tmp_path / "t1" / "checkpoint_000004"
+    replacements = check_checkpoints(tmp_path, {"t1": "RUNNING"})
+    assert replacements == {expected: tmp_path / "t1" / "checkpoint_000006"}
+    assert not expected.exists()  # checking changes nothing
+    assert check_checkpoints(tmp_path, {"t1": "TERMINATED"}) == {}  # a finished trial is never restored
+    restore_deleted_checkpoints(replacements)
+    assert torch.load(expected / CHECKPOINT)["epoch"] == 6
+    assert check_checkpoints(tmp_path, {"t1": "RUNNING"}) == {}
+
+
+def test_checkpoints_that_cannot_be_restored_are_refused_with_the_fix(tmp_path):
+    write_snapshot(tmp_path, "t1", "checkpoint_000004")
+    save_checkpoint(tmp_path / "t1" / "checkpoint_000005", 5, torn=True)
+    with pytest.raises(ValueError, match="is gone and no other checkpoint .* loads"):
+        check_checkpoints(tmp_path, {"t1": "RUNNING"})
+    save_checkpoint(tmp_path / "t1" / "checkpoint_000004", 4, torn=True)  # the one Tune names, torn
+    with pytest.raises(ValueError, match="checkpoint_000004/checkpoint.pt' is missing or corrupt.*delete the folder"):
+        check_checkpoints(tmp_path, {"t1": "RUNNING"})
