@@ -6,8 +6,10 @@ written as things happen. A driver killed between the two leaves *orphans*: an O
 an MLflow run opened) for a Tune trial that the snapshot does not hold. The searcher adopts orphaned Optuna
 trials for the next trials it is asked for (the study keeps exactly ``trials`` trials and the sampler its
 history); their MLflow runs, which no Tune trial will ever finish, are deleted (MLflow's trash: restorable)
-after being tagged with the reason. Before a resume, the checkpoint of every unfinished trial is loaded
-once, so that a corrupt or missing checkpoint stops the resume with a clear error before anything changes.
+after being tagged with the reason. Before a resume, the checkpoint Tune will restore each unfinished trial
+from is loaded once, so that a corrupt checkpoint stops the resume with a clear error before anything
+changes; one that the killed driver deleted after its last snapshot is replaced by the trial's newest
+checkpoint that loads (Tune itself would fail the trial on every retry).
 """
 
 from __future__ import annotations
@@ -58,7 +60,12 @@ def restore_checkpoints(tune_dir: str | Path) -> dict[str, str | None]:
 
     names: dict[str, str | None] = {}
     for trial_id, _, runtime in _snapshot(tune_dir):
-        manager = _TrainingRunMetadata.from_json_state(runtime).checkpoint_manager if runtime not in ("", "{}") else None
+        try:
+            manager = _TrainingRunMetadata.from_json_state(runtime).checkpoint_manager if runtime not in ("", "{}") else None
+        except Exception as error:  # noqa: BLE001 - Ray's reader raises whatever the damage makes it hit
+            raise ValueError(f"Tune's experiment state under {str(tune_dir)!r} is unreadable for trial {trial_id} "
+                             f"({type(error).__name__}: {error}); the study cannot be resumed from it: start a new "
+                             f"study with --name") from None
         latest = manager.latest_checkpoint_result if manager is not None else None
         names[trial_id] = Path(latest.checkpoint.path).name if latest is not None else None
     return names

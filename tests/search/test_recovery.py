@@ -138,3 +138,8 @@ def test_checkpoints_that_cannot_be_restored_are_refused_with_the_fix(tmp_path):
     save_checkpoint(tmp_path / "t1" / "checkpoint_000004", 4, torn=True)  # the one Tune names, torn
     with pytest.raises(ValueError, match="checkpoint_000004/checkpoint.pt' is missing or corrupt.*delete the folder"):
         check_checkpoints(tmp_path, {"t1": "RUNNING"})
+    state = json.loads((tmp_path / "experiment_state-2026.json").read_text())
+    state["trial_data"][0][1] = '{"checkpoint_manager": {"_type": "CLOUDPICKLE_FALLBACK", "value": "00ff"}}'
+    (tmp_path / "experiment_state-2026.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="unreadable for trial t1"):
+        check_checkpoints(tmp_path, {"t1": "RUNNING"})
