@@ -22,6 +22,10 @@ def test_shipped_studies_hold_the_paper_settings():
     lw = load_study(STUDIES / "yinyang-lw.toml").train
     assert (lw.schedule.phase1.loss, lw.loss.alpha) == ("L_W", 3e-3)
     assert lw.schedule.switch_epoch >= lw.schedule.epochs  # single phase
+    # The decay variant is the paper's 2-phase study with the learning-rate decay as the only difference.
+    variant = load_study(STUDIES / "yinyang-2phase-decay098.toml").train
+    assert variant.schedule.lr_decay == 0.98 and two.schedule.lr_decay == 0.95
+    assert variant.with_overrides({"schedule.lr_decay": 0.95}).to_dict() == two.to_dict()
     mnist = load_study(STUDIES / "mnist-2phase.toml").train
     assert mnist.network.sizes == (784, 280, 160, 70, 10)
     assert mnist.network.init_ranges == ((-0.01, 0.03), (-0.05, 0.15), (-0.2, 0.6), (-0.4, 0.8))
