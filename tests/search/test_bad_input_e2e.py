@@ -1,6 +1,7 @@
 """Bad input never loses data: a corrupt or a missing checkpoint, a study file that no longer matches the
 stored study, an unreachable tracking server. Each is a clear error with a non-zero exit status, and the
-stored study (its files, its Optuna trials, its MLflow store) is exactly as before."""
+stored study (its files, its Optuna trials, its MLflow store) is exactly as before. A checkpoint that the
+killed driver deleted after Tune's last snapshot is no error: the trial continues from its newest one."""
 
 import hashlib
 import json
