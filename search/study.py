@@ -104,6 +104,12 @@ def _open_layout(study, settings: SearchConfig, options: RunOptions, text: str) 
             raise FileExistsError(f"study {name!r} already exists in {str(layout.dir)!r}; pass --resume to continue it "
                                   f"or --name to start a new one")
         manifest = layout.manifest()
+        created_in = manifest.get("study_dir")  # absent in studies made before it was recorded
+        if created_in and Path(created_in) != layout.dir.resolve():
+            raise ValueError(f"cannot resume {name!r} in {str(layout.dir)!r}: the study was created in {created_in!r} "
+                             f"and has been moved or copied, but its Tune experiment, MLflow runs and Optuna storage "
+                             f"still point there; resume it in {created_in!r} (move it back), or start a new study "
+                             f"with --name")
         if tomllib.loads(layout.study_file.read_text()) != study.raw:
             raise ValueError(f"cannot resume {name!r}: the study file differs from the one it was started with "
                              f"({str(layout.study_file)!r}); start a new study with --name")
@@ -114,6 +120,7 @@ def _open_layout(study, settings: SearchConfig, options: RunOptions, text: str) 
     check_tracking_reachable(uri or default_tracking_uri())
     manifest = {
         "name": name,
+        "study_dir": str(layout.dir.resolve()),
         "study_file": str(Path(study.path).resolve()) if study.path else "",
         "tracking_uri": uri or default_tracking_uri(),
         "optuna_storage": settings.storage.optuna or layout.default_optuna_storage,

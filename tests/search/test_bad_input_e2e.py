@@ -150,6 +150,18 @@ def test_a_changed_study_file_is_refused_on_resume_and_changes_nothing(copy):
     assert fingerprint(copy) == before
 
 
+def test_a_moved_study_is_refused_on_resume_and_changes_nothing(interrupted, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(interrupted, moved)  # copied as a user would, the manifest untouched
+    before, original = fingerprint(moved), fingerprint(interrupted)
+    result = snn_search("resume", "tiny", "--no-live", "--num-cpus", "2", cwd=moved)
+    assert result.returncode == 2, result.stdout + result.stderr
+    created_in = json.loads((moved / "snn-studies" / "tiny" / "study.json").read_text())["study_dir"]
+    assert Path(created_in) == (interrupted / "snn-studies" / "tiny").resolve()
+    assert "has been moved or copied" in result.stderr and f"resume it in {created_in!r}" in result.stderr
+    assert fingerprint(moved) == before and fingerprint(interrupted) == original
+
+
 def test_an_unreachable_tracking_server_is_refused_before_anything_starts(copy):
     before = fingerprint(copy)
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
