@@ -61,7 +61,7 @@ def restore_checkpoints(tune_dir: str | Path) -> dict[str, str | None]:
     names: dict[str, str | None] = {}
     for trial_id, _, runtime in _snapshot(tune_dir):
         try:
-            manager = _TrainingRunMetadata.from_json_state(runtime).checkpoint_manager if runtime not in ("", "{}") else None
+            manager = _TrainingRunMetadata.from_json_state(runtime).checkpoint_manager
         except Exception as error:  # noqa: BLE001 - Ray's reader raises whatever the damage makes it hit
             raise ValueError(f"Tune's experiment state under {str(tune_dir)!r} is unreadable for trial {trial_id} "
                              f"({type(error).__name__}: {error}); the study cannot be resumed from it: start a new "
@@ -97,11 +97,10 @@ def check_checkpoints(tune_dir: str | Path, trials: dict[str, str]) -> dict[Path
         if status in FINISHED_TUNE_STATES:
             continue
         trial_dir = Path(tune_dir) / trial_id
-        saved = sorted(trial_dir.glob("checkpoint_*"), key=lambda p: p.name, reverse=True)
         name = names.get(trial_id)
         if name is None:
             reported = (trial_dir / "result.json").exists() and (trial_dir / "result.json").stat().st_size > 0
-            if reported and not saved:
+            if reported and not any(trial_dir.glob("checkpoint_*")):
                 raise ValueError(f"cannot resume: trial {trial_id} reported epochs but has no checkpoint under "
                                  f"{str(trial_dir)!r}; restore it from a backup, or start a new study with --name")
             continue  # no checkpoint in Tune's snapshot: the trial starts afresh
@@ -113,6 +112,7 @@ def check_checkpoints(tune_dir: str | Path, trials: dict[str, str]) -> dict[Path
                                  f"delete the folder {str(expected)!r} to resume from the trial's newest other "
                                  f"checkpoint, or start a new study with --name")
             continue
+        saved = sorted(trial_dir.glob("checkpoint_*"), key=lambda p: p.name, reverse=True)
         newest = next((d for d in saved if _load_error(d) is None), None)
         if newest is None:
             raise ValueError(f"cannot resume: trial {trial_id}'s checkpoint {str(expected)!r} (the one Tune's last "
