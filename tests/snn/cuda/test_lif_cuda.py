@@ -51,15 +51,23 @@ def test_float32_matches_cpu_on_well_conditioned_cases(case):
     assert_matches_cpu(cuda_forward, cuda_backward, case, torch.float32)
 
 
-def test_non_contiguous_inputs_and_a_side_stream_give_the_same_result():
+def test_non_contiguous_inputs_on_a_side_stream_run_on_that_stream():
+    """The kernels launch on the current stream. The side stream first sleeps, then writes the real input
+    over a stale one (no spikes at all); a kernel launched on another stream runs during the sleep, reads the
+    stale input and returns no spikes, so this fails instead of passing by luck of timing."""
     case = CASES[0]
     x, w, *rest = case.args(torch.float64)
     expected = torch.ops.snn.lif_forward(x, w, *rest)
-    x_strided = torch.stack([x, x], dim=-1).to(CUDA)[..., 0]  # stride 2 in the last dim
+    assert int(expected[2].sum()) > 0, "the case must spike, or the stale input would give the same result"
+    x_strided = torch.full((*x.shape, 2), float("inf"), dtype=x.dtype, device=CUDA)[..., 0]  # stride 2
+    x_real = x.to(CUDA)
     w_strided = w.t().contiguous().t().to(CUDA)
     assert not x_strided.is_contiguous() and not w_strided.is_contiguous()
+    torch.cuda.synchronize()
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
+        torch.cuda._sleep(100_000_000)  # ~50 ms of GPU clock cycles on this stream only
+        x_strided.copy_(x_real)
         got = torch.ops.snn.lif_forward(x_strided, w_strided, *rest)
         grads = torch.ops.snn.lif_backward(grad_for(got[0]), x_strided, w_strided, got[0], got[1], *rest[1:], True)
     stream.synchronize()
