@@ -94,18 +94,16 @@ def write_snapshot(tune_dir, trial_id: str, checkpoint_name: str) -> None:
     (tune_dir / "experiment_state-2026.json").write_text(json.dumps(state))
 
 
-def save_checkpoint(folder, epoch: int, torn: bool = False) -> None:
-    import io
-
-    import torch
-
+def write_checkpoint(folder, epoch: int, torn: bool = False) -> None:
+    """A checkpoint folder as the trainable leaves it, written by the trainer's own writer; ``torn`` cuts the
+    file in half (a write the worker did not finish)."""
     from snn.train import CHECKPOINT
+    from snn.train.checkpoint import save_checkpoint
 
-    folder.mkdir(parents=True)
-    buffer = io.BytesIO()
-    torch.save({"epoch": epoch}, buffer)
-    data = buffer.getvalue()
-    (folder / CHECKPOINT).write_bytes(data[: len(data) // 2] if torn else data)
+    path = folder / CHECKPOINT
+    save_checkpoint(path, {"epoch": epoch})
+    if torn:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
 def test_a_checkpoint_deleted_after_the_snapshot_is_replaced_by_the_newest_that_loads(tmp_path):
@@ -118,8 +116,8 @@ def test_a_checkpoint_deleted_after_the_snapshot_is_replaced_by_the_newest_that_
     write_snapshot(tmp_path, "t1", "checkpoint_000004")
     assert restore_checkpoints(tmp_path) == {"t1": "checkpoint_000004"}
     for epoch in (5, 6):
-        save_checkpoint(tmp_path / "t1" / f"checkpoint_00000{epoch}", epoch)
-    save_checkpoint(tmp_path / "t1" / "checkpoint_000007", 7, torn=True)
+        write_checkpoint(tmp_path / "t1" / f"checkpoint_00000{epoch}", epoch)
+    write_checkpoint(tmp_path / "t1" / "checkpoint_000007", 7, torn=True)
     expected = tmp_path / "t1" / "checkpoint_000004"
     replacements = check_checkpoints(tmp_path, {"t1": "RUNNING"})
     assert replacements == {expected: tmp_path / "t1" / "checkpoint_000006"}
@@ -132,10 +130,10 @@ def test_a_checkpoint_deleted_after_the_snapshot_is_replaced_by_the_newest_that_
 
 def test_checkpoints_that_cannot_be_restored_are_refused_with_the_fix(tmp_path):
     write_snapshot(tmp_path, "t1", "checkpoint_000004")
-    save_checkpoint(tmp_path / "t1" / "checkpoint_000005", 5, torn=True)
+    write_checkpoint(tmp_path / "t1" / "checkpoint_000005", 5, torn=True)
     with pytest.raises(ValueError, match="is gone and no other checkpoint .* loads"):
         check_checkpoints(tmp_path, {"t1": "RUNNING"})
-    save_checkpoint(tmp_path / "t1" / "checkpoint_000004", 4, torn=True)  # the one Tune names, torn
+    write_checkpoint(tmp_path / "t1" / "checkpoint_000004", 4, torn=True)  # the one Tune names, torn
     with pytest.raises(ValueError, match="checkpoint_000004/checkpoint.pt' is missing or corrupt.*delete the folder"):
         check_checkpoints(tmp_path, {"t1": "RUNNING"})
     state = json.loads((tmp_path / "experiment_state-2026.json").read_text())
