@@ -18,10 +18,15 @@ from tests.search.consistency import assert_study_consistent
 from tests.search.procs import kill_pids, session_pids, wait_for
 
 TRIALS = 4
-EPOCHS = 12
+EPOCHS = 40
 # A trial caught with this many epochs still to train cannot finish in the moment between the check and the
-# kill (an epoch takes a good fraction of a second), so that it is unfinished in Tune's snapshot.
-EPOCHS_LEFT_AT_CRASH = 4
+# kill, so that it is unfinished in Tune's snapshot.
+EPOCHS_LEFT_AT_CRASH = 10
+# Enough samples and epochs that a firing trial trains for about ten seconds: the test must see one of its
+# results taken by the driver and a Tune snapshot after that (every 2 s) while it still has
+# EPOCHS_LEFT_AT_CRASH to go. An epoch takes 0.2-0.3 s on a 2-core machine; with 600 samples and 12 epochs a
+# whole trial took 2.5 s, and the study could end before such a moment was polled (a CI failure).
+TRAIN_SAMPLES = 3000
 CLI = [sys.executable, "-c", "import sys; from search.cli import main; sys.exit(main())"]
 pytestmark = pytest.mark.slow
 
@@ -59,14 +64,14 @@ def crash_point(study_dir: Path, seen: dict[str, float]):
 
 
 def test_a_killed_driver_is_resumed_without_reruns_or_duplicate_runs(tmp_path):
-    # 600 samples and 12 epochs, so that firing trials train long enough to be caught mid-run (a warm epoch on
-    # 200 samples takes well under a second); thresholds that mostly keep the network firing. The fixed
-    # threshold-100 start point is pruned after epoch 0: the trial that finishes before the crash.
-    text = tiny_study_text(TRIALS).replace("epochs = 3", f"epochs = {EPOCHS}").replace("switch_epoch = 2", "switch_epoch = 6")
+    # TRAIN_SAMPLES and EPOCHS, so that firing trials train long enough to be caught mid-run; thresholds that
+    # mostly keep the network firing. The fixed threshold-100 start point is pruned after epoch 0: the trial
+    # that finishes before the crash.
+    text = tiny_study_text(TRIALS).replace("epochs = 3", f"epochs = {EPOCHS}").replace("switch_epoch = 2", f"switch_epoch = {EPOCHS // 2}")
     text = text.replace('"network.threshold" = { type = "float", low = 0.5, high = 100.0, log = true }',
                         '"network.threshold" = { type = "categorical", choices = [1.0, 0.9, 1.1, 100.0] }')
-    text = text.replace("train_subset = 200", "train_subset = 600")
-    assert "choices = [1.0" in text and "train_subset = 600" in text
+    text = text.replace("train_subset = 200", f"train_subset = {TRAIN_SAMPLES}")
+    assert "choices = [1.0" in text and f"train_subset = {TRAIN_SAMPLES}" in text
     (tmp_path / "tiny.toml").write_text(text)
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     study_dir = tmp_path / "snn-studies" / "tiny"
@@ -75,7 +80,8 @@ def test_a_killed_driver_is_resumed_without_reruns_or_duplicate_runs(tmp_path):
     try:
         seen: dict[str, float] = {}
         point = wait_for(lambda: driver.poll() is None and crash_point(study_dir, seen)
-                         or (driver.poll() is not None and "ended"), 240, "a finished and a running trial")
+                         or (driver.poll() is not None and "ended"), 240, "a finished and a running trial",
+                         interval=0.2)
         assert point != "ended", f"the study ended before the crash:\n{driver.communicate()[0]}"
         states, finished, training = point
         os.kill(driver.pid, signal.SIGKILL)
