@@ -47,13 +47,16 @@ def in_training(study_dir: Path) -> bool:
 
 def interrupt_study(base: Path) -> Path:
     """Runs the tiny study in ``base`` and stops it with Ctrl-C while a trial trains; returns ``base``."""
-    text = tiny_study_text(2).replace("epochs = 3", "epochs = 12").replace("switch_epoch = 2", "switch_epoch = 6")
+    # 1000 samples and 20 epochs: the paper-setting trial trains for about 5 s, a window the poll cannot miss
+    # (200 samples and 12 epochs took about 2 s).
+    text = tiny_study_text(2).replace("epochs = 3", "epochs = 20").replace("switch_epoch = 2", "switch_epoch = 10")
+    text = text.replace("train_subset = 200", "train_subset = 1000")
     (base / "tiny.toml").write_text(text)
     driver = subprocess.Popen([*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"], cwd=base, env=ENV,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         wait_for(lambda: in_training(base / "snn-studies" / "tiny") or driver.poll() is not None, 240,
-                 "a trial in training")
+                 "a trial in training", interval=0.2)
         assert driver.poll() is None, driver.communicate()[0]
         driver.send_signal(signal.SIGINT)
         output = driver.communicate(timeout=180)[0]

@@ -30,8 +30,10 @@ def finished_trials(trials_dir: Path) -> int:
 
 @pytest.mark.slow
 def test_an_interrupted_study_resumes_without_duplicates(tmp_path):
-    # Longer trials than the other e2e test, so that the interrupt finds trials mid-training.
-    text = tiny_study_text(TRIALS).replace("epochs = 3", "epochs = 6").replace("switch_epoch = 2", "switch_epoch = 3")
+    # Longer trials than the other e2e test (1000 samples, 12 epochs: a few seconds each), so that the interrupt
+    # finds trials mid-training.
+    text = tiny_study_text(TRIALS).replace("epochs = 3", "epochs = 12").replace("switch_epoch = 2", "switch_epoch = 6")
+    text = text.replace("train_subset = 200", "train_subset = 1000")
     (tmp_path / "tiny.toml").write_text(text)
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     command = [*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"]
@@ -40,7 +42,7 @@ def test_an_interrupted_study_resumes_without_duplicates(tmp_path):
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)
     try:
-        wait_for(lambda: finished_trials(trials_dir) >= 1 or process.poll() is not None, 120, "a finished trial")
+        wait_for(lambda: finished_trials(trials_dir) >= 1 or process.poll() is not None, 120, "a finished trial", interval=0.2)
         assert process.poll() is None, f"the study ended before it could be interrupted:\n{process.communicate()[0]}"
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         output = process.communicate(timeout=120)[0]
