@@ -31,7 +31,7 @@ from snn.train.config import TrainConfig
 from snn.train.evaluation import build_model, evaluate, load_split, plot_run
 from snn.train.progress import TrainingProgress
 
-__all__ = ["EpochReport", "RunResult", "train", "check_start", "CHECKPOINT", "METRICS"]
+__all__ = ["EpochReport", "RunResult", "train", "training_loss", "check_start", "CHECKPOINT", "METRICS"]
 
 CHECKPOINT, METRICS = "checkpoint.pt", "metrics.json"
 _CHECKPOINT_FORMAT = 1
@@ -78,6 +78,13 @@ def check_start(config: TrainConfig, out_dir: str | Path, *, resume: bool) -> No
     changed = config.differences(TrainConfig.from_dict(state["config"]))
     if changed:
         raise ValueError(f"cannot resume {str(out_dir)!r}: the config differs from the checkpoint's in {', '.join(changed)}")
+
+
+def training_loss(config: TrainConfig, name: str):
+    """The loss ``name`` (L_W, L or L_A) with the study's hyperparameters, as the trainer minimises it."""
+    c = config.loss
+    return make_loss(name, alpha=c.alpha, eta=c.eta, tau_0=c.tau_0, tau_1=c.tau_1, t_end=config.network.t_end,
+                     sp_normalization=c.sp_normalization)
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -157,9 +164,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         p = schedule.phase(phase)
-        loss_fn = make_loss(p.loss, alpha=config.loss.alpha, eta=config.loss.eta, tau_0=config.loss.tau_0,
-                            tau_1=config.loss.tau_1, t_end=config.network.t_end,
-                            sp_normalization=config.loss.sp_normalization)
+        loss_fn = training_loss(config, p.loss)
         with console.epoch(epoch, phase, lr, n_batches) as advance:
             train_loss, overflows = _train_epoch(model, optimizer, loss_fn, train_set, config, generator, advance)
         report = EpochReport(epoch, phase, lr, train_loss, evaluate(model, validation_set, config),

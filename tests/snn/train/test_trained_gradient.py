@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from snn.losses import make_loss
 from snn.train import CHECKPOINT, train
 from snn.train.checkpoint import load_checkpoint
 from snn.train.evaluation import build_model, load_split
 from snn.train.study import load_study
+from snn.train.trainer import training_loss
 
 EPS = 1e-7  # float64: the loss is smooth on this scale wherever no spike appears or disappears
 DIRECTIONS = 4
@@ -40,9 +40,7 @@ def _loss_and_counts(model, loss_fn, inputs, labels):
 @pytest.mark.parametrize("name", ["L_W", "L", "L_A"])
 def test_training_gradient_equals_finite_differences(trained, name):
     config, model, inputs, labels = trained
-    c = config.loss
-    loss_fn = make_loss(name, alpha=c.alpha, eta=c.eta, tau_0=c.tau_0, tau_1=c.tau_1, t_end=config.network.t_end,
-                        sp_normalization=c.sp_normalization)
+    loss_fn = training_loss(config, name)  # the loss object the trainer builds for a phase with this loss
     params = list(model.parameters())
     for p in params:
         p.grad = None
