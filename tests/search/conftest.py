@@ -2,6 +2,7 @@
 touches Ray or MLflow needs (loopback Ray, no auth, no telemetry; ENVIRONMENT.md)."""
 
 import os
+import re
 
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -21,10 +22,10 @@ init_ranges = [[1.0, 3.0], [0.2, 1.0], [0.0, 1.0], [0.0, 1.0]]
 max_spikes = 32
 [train.data]
 dataset = "yinyang"
-train_subset = 200
+train_subset = @SAMPLES@
 [train.schedule]
-epochs = 3
-switch_epoch = 2
+epochs = @EPOCHS@
+switch_epoch = @SWITCH@
 phase1 = { loss = "L_A", lr = 5e-3 }
 phase2 = { loss = "L", lr = 2e-4 }
 
@@ -44,5 +45,8 @@ patience = 1
 """
 
 
-def tiny_study_text(trials: int = 5) -> str:
-    return TINY_STUDY.replace("@TRIALS@", str(trials))
+def tiny_study_text(trials: int = 5, *, epochs: int = 3, switch_epoch: int = 2, train_samples: int = 200) -> str:
+    """The tiny study; tests that must catch a trial mid-run ask for more epochs and samples, so that a trial
+    trains for seconds."""
+    values = {"@TRIALS@": trials, "@EPOCHS@": epochs, "@SWITCH@": switch_epoch, "@SAMPLES@": train_samples}
+    return re.sub("|".join(values), lambda m: str(values[m.group(0)]), TINY_STUDY)

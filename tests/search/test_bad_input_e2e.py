@@ -49,8 +49,7 @@ def interrupt_study(base: Path) -> Path:
     """Runs the tiny study in ``base`` and stops it with Ctrl-C while a trial trains; returns ``base``."""
     # 1000 samples and 20 epochs: the paper-setting trial trains for about 5 s, a window the poll cannot miss
     # (200 samples and 12 epochs took about 2 s).
-    text = tiny_study_text(2).replace("epochs = 3", "epochs = 20").replace("switch_epoch = 2", "switch_epoch = 10")
-    text = text.replace("train_subset = 200", "train_subset = 1000")
+    text = tiny_study_text(2, epochs=20, switch_epoch=10, train_samples=1000)
     (base / "tiny.toml").write_text(text)
     driver = subprocess.Popen([*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"], cwd=base, env=ENV,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def study_text(optuna_url: str) -> str:
-    text = tiny_study_text(TRIALS).replace("epochs = 3", "epochs = 2").replace("switch_epoch = 2", "switch_epoch = 1")
+    text = tiny_study_text(TRIALS, epochs=2, switch_epoch=1)
     return text + f'\n[search.storage]\noptuna = "{optuna_url}"\n'
 
 

@@ -67,10 +67,9 @@ def test_a_killed_driver_is_resumed_without_reruns_or_duplicate_runs(tmp_path):
     # TRAIN_SAMPLES and EPOCHS, so that firing trials train long enough to be caught mid-run; thresholds that
     # mostly keep the network firing. The fixed threshold-100 start point is pruned after epoch 0: the trial
     # that finishes before the crash.
-    text = tiny_study_text(TRIALS).replace("epochs = 3", f"epochs = {EPOCHS}").replace("switch_epoch = 2", f"switch_epoch = {EPOCHS // 2}")
+    text = tiny_study_text(TRIALS, epochs=EPOCHS, switch_epoch=EPOCHS // 2, train_samples=TRAIN_SAMPLES)
     text = text.replace('"network.threshold" = { type = "float", low = 0.5, high = 100.0, log = true }',
                         '"network.threshold" = { type = "categorical", choices = [1.0, 0.9, 1.1, 100.0] }')
-    text = text.replace("train_subset = 200", f"train_subset = {TRAIN_SAMPLES}")
     assert "choices = [1.0" in text and f"train_subset = {TRAIN_SAMPLES}" in text
     (tmp_path / "tiny.toml").write_text(text)
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}

@@ -32,8 +32,7 @@ def finished_trials(trials_dir: Path) -> int:
 def test_an_interrupted_study_resumes_without_duplicates(tmp_path):
     # Longer trials than the other e2e test (1000 samples, 12 epochs: a few seconds each), so that the interrupt
     # finds trials mid-training.
-    text = tiny_study_text(TRIALS).replace("epochs = 3", "epochs = 12").replace("switch_epoch = 2", "switch_epoch = 6")
-    text = text.replace("train_subset = 200", "train_subset = 1000")
+    text = tiny_study_text(TRIALS, epochs=12, switch_epoch=6, train_samples=1000)
     (tmp_path / "tiny.toml").write_text(text)
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     command = [*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_trial_failing_every_attempt_is_retried_then_recorded_failed_with_its_reason(tmp_path):
-    text = tiny_study_text(2).replace("epochs = 3", "epochs = 2").replace("switch_epoch = 2", "switch_epoch = 1")
+    text = tiny_study_text(2, epochs=2, switch_epoch=1)
     # Trial 1 asks for more training samples than Yin-Yang has: its data loading fails in the worker.
     text = text.replace('"network.threshold" = 100.0 }', '"network.threshold" = 1.0, "data.train_subset" = 100000 }')
     text = text.replace('{ "loss.alpha" = 3.5e-3, "network.threshold" = 1.0 },', '{ "loss.alpha" = 3.5e-3, "network.threshold" = 1.0, "data.train_subset" = 200 },')
