@@ -50,3 +50,19 @@ def tiny_study_text(trials: int = 5, *, epochs: int = 3, switch_epoch: int = 2, 
     trains for seconds."""
     values = {"@TRIALS@": trials, "@EPOCHS@": epochs, "@SWITCH@": switch_epoch, "@SAMPLES@": train_samples}
     return re.sub("|".join(values), lambda m: str(values[m.group(0)]), TINY_STUDY)
+
+
+# The sampled thresholds of the tiny study, narrowed to values that mostly keep the network firing (and the
+# switched-off 100.0): for tests that need trials which train for a while.
+FIRING_THRESHOLDS = ('"network.threshold" = { type = "float", low = 0.5, high = 100.0, log = true }',
+                     '"network.threshold" = { type = "categorical", choices = [1.0, 0.9, 1.1, 100.0] }')
+
+
+def edit_study(text: str, *changes: tuple[str, str]) -> str:
+    """``text`` with each ``(old, new)`` applied; ``old`` must occur exactly once, so that an edit can never
+    silently do nothing when the tiny study changes."""
+    for old, new in changes:
+        count = text.count(old)
+        assert count == 1, f"the study text must contain {old!r} exactly once, found it {count} times"
+        text = text.replace(old, new)
+    return text

@@ -17,7 +17,7 @@ import pytest
 
 from search.recovery import FINISHED_TUNE_STATES, restore_checkpoints, tune_trials
 from search.trainable import read_attempts
-from tests.search.conftest import tiny_study_text
+from tests.search.conftest import edit_study, tiny_study_text
 from tests.search.consistency import assert_study_consistent
 from tests.search.procs import free_port, kill_pids, session_pids, wait_for
 
@@ -144,7 +144,7 @@ def test_a_checkpoint_deleted_after_the_snapshot_is_replaced_by_the_newest_one(t
 
 def test_a_changed_study_file_is_refused_on_resume_and_changes_nothing(copy):
     changed = copy / "tiny.toml"
-    changed.write_text(changed.read_text().replace("trials = 2", "trials = 3"))
+    changed.write_text(edit_study(changed.read_text(), ("trials = 2", "trials = 3")))
     before = fingerprint(copy)
     result = snn_search("run", "tiny.toml", "--resume", "--no-live", "--num-cpus", "2", cwd=copy)
     assert result.returncode == 2, result.stdout + result.stderr

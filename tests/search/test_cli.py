@@ -16,7 +16,7 @@ from search.callbacks import TrackingCallback
 from search.cli import main
 from search.layout import StudyLayout
 from search.tracking import StudyTracker
-from tests.search.conftest import tiny_study_text
+from tests.search.conftest import edit_study, tiny_study_text
 
 # (accuracy, N_S, state)
 TRIALS = [(0.90, 1.0, "COMPLETE"), (0.33, 0.0, "PRUNED"), (0.80, 0.5, "COMPLETE"), (0.70, 2.0, "COMPLETE")]
@@ -85,7 +85,7 @@ def test_user_mistakes_exit_2_with_the_reason(root, tmp_path, capsys):
     assert main(["status", "nope", "--root", str(root)]) == 2
     assert "no study 'nope'" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
-    bad.write_text(tiny_study_text().replace('low = 1e-4, high = 1e-2', 'low = 1e-2, high = 1e-4'))
+    bad.write_text(edit_study(tiny_study_text(), ('low = 1e-4, high = 1e-2', 'low = 1e-2, high = 1e-4')))
     assert 'low = 1e-2, high = 1e-4' in bad.read_text()
     assert main(["run", str(bad), "--root", str(root)]) == 2
     assert "search.space.loss.alpha: low <= high must hold, got low=0.01, high=0.0001" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from search.trainable import read_attempts
-from tests.search.conftest import tiny_study_text
+from tests.search.conftest import FIRING_THRESHOLDS, edit_study, tiny_study_text
 from tests.search.consistency import assert_study_consistent
 from tests.search.procs import kill_pids, session_pids, wait_for
 
@@ -68,8 +68,7 @@ def test_a_killed_driver_is_resumed_without_reruns_or_duplicate_runs(tmp_path):
     # mostly keep the network firing. The fixed threshold-100 start point is pruned after epoch 0: the trial
     # that finishes before the crash.
     text = tiny_study_text(TRIALS, epochs=EPOCHS, switch_epoch=EPOCHS // 2, train_samples=TRAIN_SAMPLES)
-    text = text.replace('"network.threshold" = { type = "float", low = 0.5, high = 100.0, log = true }',
-                        '"network.threshold" = { type = "categorical", choices = [1.0, 0.9, 1.1, 100.0] }')
+    text = edit_study(text, FIRING_THRESHOLDS)
     assert "choices = [1.0" in text and f"train_subset = {TRAIN_SAMPLES}" in text
     (tmp_path / "tiny.toml").write_text(text)
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from search.trainable import read_attempts
-from tests.search.conftest import tiny_study_text
+from tests.search.conftest import FIRING_THRESHOLDS, edit_study, tiny_study_text
 from tests.search.consistency import assert_study_consistent
 from tests.search.procs import free_port, kill_pids, session_pids, wait_for
 
@@ -62,9 +62,8 @@ def test_a_lost_worker_node_s_trials_finish_on_the_head_from_their_checkpoints(t
     # several seconds and is still training when its node goes (an epoch takes 0.2-0.3 s on a 2-core machine;
     # with 600 samples and 10 epochs a whole trial took about 2 s, a narrow window to catch).
     text = tiny_study_text(TRIALS, epochs=20, switch_epoch=10, train_samples=3000)
-    text = text.replace('"network.threshold" = { type = "float", low = 0.5, high = 100.0, log = true }',
-                        '"network.threshold" = { type = "categorical", choices = [1.0, 0.9, 1.1, 100.0] }')
-    (tmp_path / "tiny.toml").write_text(text.replace("[search]\n", "[search]\nmax_retries = 2\n"))
+    text = edit_study(text, FIRING_THRESHOLDS, ("[search]\n", "[search]\nmax_retries = 2\n"))
+    (tmp_path / "tiny.toml").write_text(text)
     ray_tmp = tempfile.mkdtemp(prefix="rn", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true"}
     port = free_port("127.0.0.2")

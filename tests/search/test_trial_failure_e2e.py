@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from search.study import RunOptions, run_study
 from search.trainable import read_attempts
-from tests.search.conftest import tiny_study_text
+from tests.search.conftest import edit_study, tiny_study_text
 
 pytestmark = pytest.mark.slow
 
@@ -17,10 +17,13 @@ pytestmark = pytest.mark.slow
 def test_a_trial_failing_every_attempt_is_retried_then_recorded_failed_with_its_reason(tmp_path):
     text = tiny_study_text(2, epochs=2, switch_epoch=1)
     # Trial 1 asks for more training samples than Yin-Yang has: its data loading fails in the worker.
-    text = text.replace('"network.threshold" = 100.0 }', '"network.threshold" = 1.0, "data.train_subset" = 100000 }')
-    text = text.replace('{ "loss.alpha" = 3.5e-3, "network.threshold" = 1.0 },', '{ "loss.alpha" = 3.5e-3, "network.threshold" = 1.0, "data.train_subset" = 200 },')
-    text = text.replace("[search.space]\n", '[search.space]\n"data.train_subset" = { type = "categorical", choices = [200, 100000] }\n')
-    text = text.replace("[search]\n", "[search]\nmax_retries = 1\n")
+    text = edit_study(
+        text,
+        ('"network.threshold" = 100.0 }', '"network.threshold" = 1.0, "data.train_subset" = 100000 }'),
+        ('{ "loss.alpha" = 3.5e-3, "network.threshold" = 1.0 },', '{ "loss.alpha" = 3.5e-3, "network.threshold" = 1.0, "data.train_subset" = 200 },'),
+        ("[search.space]\n", '[search.space]\n"data.train_subset" = { type = "categorical", choices = [200, 100000] }\n'),
+        ("[search]\n", "[search]\nmax_retries = 1\n"),
+    )
     path = tmp_path / "fails.toml"
     path.write_text(text)
     result = run_study(path, RunOptions(root=str(tmp_path / "studies"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
