@@ -1,18 +1,10 @@
 """SpikeDataset / load_dataset: what the trainer iterates over."""
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 
 from snn.data import SpikeDataset, encode_mnist, encode_yin_yang, load_dataset, mnist, yin_yang
-
-DATA_DIR = Path(os.environ.get("SNN_TEST_DATA_DIR") or Path(__file__).resolve().parents[3].parent / "shared" / "data")
-needs_mnist = pytest.mark.skipif(
-    not (DATA_DIR / "MNIST" / "raw" / "train-images-idx3-ubyte").exists(),
-    reason=f"MNIST raw files not in {DATA_DIR}/MNIST/raw (set SNN_TEST_DATA_DIR to a directory holding MNIST/raw)",
-)
+from tests.snn.data.mnist_files import DATA_DIR, needs_mnist
 
 
 @pytest.mark.parametrize(("split", "size"), [("train", 5000), ("validation", 1000), ("test", 1000)])

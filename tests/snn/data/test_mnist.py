@@ -1,19 +1,13 @@
 """MNIST splits, the pixel time encoding, and the training augmentation."""
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from snn.data import augment_mnist, default_data_dir, encode_mnist, mnist
+from tests.snn.data.mnist_files import DATA_DIR, needs_mnist
 
-# The project's copy of the raw IDX files (../shared/data next to the repository) unless overridden.
-DATA_DIR = Path(os.environ.get("SNN_TEST_DATA_DIR") or Path(__file__).resolve().parents[3].parent / "shared" / "data")
-needs_mnist = pytest.mark.skipif(
-    not (DATA_DIR / "MNIST" / "raw" / "train-images-idx3-ubyte").exists(),
-    reason=f"MNIST raw files not in {DATA_DIR}/MNIST/raw (set SNN_TEST_DATA_DIR to a directory holding MNIST/raw)",
-)
 # Per-class counts of the official training set (shared/ENVIRONMENT.md).
 TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
