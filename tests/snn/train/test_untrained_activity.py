@@ -24,19 +24,24 @@ STUDIES = Path(__file__).resolve().parents[3] / "studies"
 SEEDS = range(20)
 
 
-def _spikes_per_neuron(study: str, n_samples: int, **data_overrides) -> torch.Tensor:
-    """[seeds, layers] spikes per neuron of the untrained network of ``study`` on the first test samples."""
-    config = load_study(STUDIES / study).train.with_overrides(data_overrides)
+def _untrained_spike_counts(study: str, n_samples: int, **overrides) -> list[list[torch.Tensor]]:
+    """Per init seed, each layer's true spike counts ``[samples, neurons]`` of the untrained network of
+    ``study`` on its first ``n_samples`` test samples (true: spikes past max_spikes are counted, not dropped)."""
+    config = load_study(STUDIES / study).train.with_overrides(overrides)
     inputs, _ = next(iter(load_split(config, "test").batches(n_samples, shuffle=False)))
-    rates = []
+    counts = []
     for seed in SEEDS:
-        seed_everything(seed)
+        seed_everything(seed)  # as `snn train --seed` does before building the model
         model = build_model(config)
         with torch.no_grad():
-            model(inputs.to(torch.float64))
-        # True counts: they include spikes past max_spikes, which the operator counts rather than drops.
-        rates.append([counts.double().mean().item() for counts in model.last_spike_counts])
-    return torch.tensor(rates)
+            model(inputs)
+        counts.append(model.last_spike_counts)
+    return counts
+
+
+def _spikes_per_neuron(counts: list[list[torch.Tensor]]) -> torch.Tensor:
+    """[seeds, layers] spikes per neuron and sample."""
+    return torch.tensor([[c.double().mean().item() for c in layers] for layers in counts])
 
 
 def _assert_matches_spec(rates: torch.Tensor, spec: list[float]) -> None:
@@ -47,7 +52,7 @@ def _assert_matches_spec(rates: torch.Tensor, spec: list[float]) -> None:
 
 
 def test_yin_yang_untrained_network_is_over_excited_as_spec_measured():
-    rates = _spikes_per_neuron("yinyang-2phase.toml", 40)
+    rates = _spikes_per_neuron(_untrained_spike_counts("yinyang-2phase.toml", 40))
     _assert_matches_spec(rates, [1.2, 5.7, 14.1, 13.9])
     # The over-excitation the paper trains away: deep layers fire many times, the first layer about once.
     assert (rates[:, 2:] > 8).all() and (rates[:, 0] < 1.5).all()
@@ -56,19 +61,13 @@ def test_yin_yang_untrained_network_is_over_excited_as_spec_measured():
 def test_yin_yang_untrained_network_ignites_its_neurons():
     """SPEC.md saw no silent neuron in its one init. Over inits, a layer-1 neuron whose five weights are all
     drawn near 1 can stay below threshold (one neuron in 8 of 50 inits); every deeper neuron fires."""
-    config = load_study(STUDIES / "yinyang-2phase.toml").train
-    inputs, _ = next(iter(load_split(config, "test").batches(40, shuffle=False)))
-    for seed in SEEDS:
-        seed_everything(seed)
-        model = build_model(config)
-        with torch.no_grad():
-            model(inputs)
-        silent = [int((counts.sum(0) == 0).sum()) for counts in model.last_spike_counts]
+    for seed, layers in zip(SEEDS, _untrained_spike_counts("yinyang-2phase.toml", 40)):
+        silent = [int((counts.sum(0) == 0).sum()) for counts in layers]
         assert silent[0] <= 1 and silent[1:] == [0, 0, 0], (
             f"seed {seed}: silent neurons per layer on 40 test samples: {silent}")
 
 
 @needs_mnist
 def test_mnist_untrained_network_is_over_excited_as_spec_measured():
-    rates = _spikes_per_neuron("mnist-2phase.toml", 3, **{"data.root": str(DATA_DIR)})
+    rates = _spikes_per_neuron(_untrained_spike_counts("mnist-2phase.toml", 3, **{"data.root": str(DATA_DIR)}))
     _assert_matches_spec(rates, [1.0, 1.85, 4.8, 4.1])
