@@ -47,7 +47,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward_cpu(const at::Tensor&
     at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
       std::vector<InputEvent<scalar_t>> events;
       events.reserve(n_in * k_in);
-      std::vector<scalar_t> state(4 * n_out);
+      std::vector<scalar_t> state(cpu::kForwardState * n_out);
       for (int64_t b = b0; b < b1; ++b) {
         collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events);
         forward_sample(events, wp, n_out, max_spikes, p, state.data(),

@@ -117,18 +117,41 @@ void restore_events(const T* times, int64_t n_in, int64_t k_in, const int32_t* o
   }
 }
 
+// Inserts a spike into a time-sorted event list. The forward pass emits spikes interval by interval, and an
+// interval's spikes all come after the earlier intervals', so a spike moves past at most the few emitted in
+// its own interval: the next layer gets its events in (time, slot) order, as collect_events would sort them,
+// without a sort.
+template <typename T>
+void insert_sorted(std::vector<InputEvent<T>>& events, InputEvent<T> event) {
+  size_t k = events.size();
+  events.push_back(event);
+  for (; k > 0; --k) {
+    const InputEvent<T>& before = events[k - 1];
+    if (before.time < event.time || (before.time == event.time && before.slot < event.slot)) break;
+    events[k] = before;
+  }
+  events[k] = event;
+}
+
+// Scratch per output neuron that forward_sample needs (its `state` argument holds this many T per neuron).
+constexpr int64_t kForwardState = 5;
+
+// One sample through one layer. out_times / counts must be +inf / 0 filled. With `emitted`, also appends
+// the spikes that fit into out_times, time-sorted, as the next layer's input events (slot i * max_spikes + k).
 template <typename T>
 void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t max_spikes,
-                    const LifParams<T>& params, T* state, T* out_times, T* out_currents, int64_t* counts) {
+                    const LifParams<T>& params, T* state, T* out_times, T* out_currents, int64_t* counts,
+                    std::vector<InputEvent<T>>* emitted = nullptr) {
   // Disjoint slices of one buffer; __restrict__ tells the compiler so, which lets it vectorise the loops.
   const LifParams<T> p = params;
   T* __restrict__ v = state;
   T* __restrict__ cur = v + n_out;
   T* __restrict__ v_end = cur + n_out;
   T* __restrict__ i_end = v_end + n_out;
+  T* __restrict__ maybe = i_end + n_out;  // 1 where a crossing is possible on the current interval
   std::fill(state, state + 2 * n_out, T(0));
+  if (emitted) emitted->clear();
   const size_t n_events = events.size();
-  const T theta = p.threshold, R = p.resistance;
   size_t e = 0;
   T t_prev = T(0);
   while (true) {
@@ -138,27 +161,31 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
     if (span > T(0) && e > 0) {  // before the first event the state is zero: nothing can happen
       const T em = std::exp(-span / p.tau_m), es = synaptic_decay(em, p);
       // Pass 1 (branch-free, vectorisable): the state at t_next if no neuron fires, and whether it might.
-      // A crossing needs V_end >= theta, or a maximum inside (dV/dt sign change) with R I0 >= theta.
-      int64_t candidates = 0;
+      int64_t candidates = 0;  // an integer: a floating-point sum would not vectorise (in-order adds)
       for (int64_t i = 0; i < n_out; ++i) {
         const T ve = membrane(v[i], p.kappa * cur[i], em, es), ie = cur[i] * es;
-        const bool maybe = (ve >= theta) | ((R * cur[i] > v[i]) & (R * ie < ve) & (R * cur[i] >= theta));
+        const bool crossing = crossing_possible(v[i], cur[i], ve, ie, p);
+        maybe[i] = crossing ? T(1) : T(0);
         v_end[i] = ve;
         i_end[i] = ie;
-        candidates += maybe;
+        candidates += crossing;
       }
       if (candidates == 0) {
         std::copy(v_end, v_end + 2 * n_out, v);  // v_end, i_end are laid out like v, cur
       } else {
         // Pass 2: exact crossing search where one is possible.
         for (int64_t i = 0; i < n_out; ++i) {
-          const bool maybe = (v_end[i] >= theta) | ((R * cur[i] > v[i]) & (R * i_end[i] < v_end[i]) & (R * cur[i] >= theta));
-          if (maybe) {
-            advance_neuron(v[i], cur[i], t_prev, span, em, es, p, max_spikes, out_times + i * max_spikes,
-                           out_currents + i * max_spikes, counts[i]);
-          } else {
+          if (maybe[i] == T(0)) {
             v[i] = v_end[i];
             cur[i] = i_end[i];
+            continue;
+          }
+          const int64_t before = counts[i];
+          T* times = out_times + i * max_spikes;
+          advance_neuron(v[i], cur[i], t_prev, span, em, es, p, max_spikes, times, out_currents + i * max_spikes,
+                         counts[i]);
+          for (int64_t k = before; emitted && k < std::min(counts[i], max_spikes); ++k) {
+            insert_sorted(*emitted, {times[k], int32_t(i), int32_t(i * max_spikes + k)});
           }
         }
       }
@@ -223,15 +250,17 @@ void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int6
     }
     for (; e > 0 && events[e - 1].time == t_g; --e) {
       const InputEvent<T>& ev = events[e - 1];
-      T* gw = grad_wt + ev.source * n_out;
+      if (grad_wt) {
+        T* gw = grad_wt + ev.source * n_out;
 #pragma omp simd
-      for (int64_t i = 0; i < n_out; ++i) gw[i] += weight_grad[i];
+        for (int64_t i = 0; i < n_out; ++i) gw[i] += weight_grad[i];
+      }
       if (input_grad) {
         const T* w = wt + ev.source * n_out;
         T acc = T(0);
 #pragma omp simd reduction(+ : acc)
         for (int64_t i = 0; i < n_out; ++i) acc += w[i] * coupling[i];
-        grad_in[ev.slot] = acc;
+        grad_in[ev.slot] += acc;  // the caller's buffer may already hold the loss's own gradient
       }
     }
     t_cur = t_g;

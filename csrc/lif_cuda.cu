@@ -62,7 +62,6 @@ __global__ void __launch_bounds__(kMaxThreads) forward_kernel(
   const T* ev_time = sorted_times + b * n_slots;
   const int64_t* ev_slot = sorted_slots + b * n_slots;
   const int64_t o = (b * n_out + i) * max_spikes;
-  const T theta = p.threshold, R = p.resistance;
   T v = T(0), cur = T(0);
   int64_t count = 0, e = 0;
   T t_prev = T(0);
@@ -73,9 +72,7 @@ __global__ void __launch_bounds__(kMaxThreads) forward_kernel(
     if (span > T(0) && e > 0) {  // before the first event the state is zero: nothing can happen
       const T em = std::exp(-span / p.tau_m), es = synaptic_decay(em, p);
       const T ve = membrane(v, p.kappa * cur, em, es), ie = cur * es;
-      // The CPU kernel's candidate test: V_end >= theta, or a maximum inside with R I0 >= theta.
-      const bool maybe = (ve >= theta) | ((R * cur > v) & (R * ie < ve) & (R * cur >= theta));
-      if (maybe) {
+      if (crossing_possible(v, cur, ve, ie, p)) {  // the CPU kernel's candidate test
         advance_neuron(v, cur, t_prev, span, em, es, p, max_spikes, out_times + o, out_currents + o, count);
       } else {
         v = ve;

@@ -98,41 +98,68 @@ SNN_HD T extremum_x(T a, T c, const LifParams<T>& p) {
   return p.integer_ratio == 4 ? std::cbrt(base) : std::pow(base, T(1) / (p.ratio - T(1)));
 }
 
+// Whether V can reach theta on an interval that starts at (V0, I0) and ends at (v_end, i_end): cheap
+// enough for every neuron at every event (the kernels' event loops test it first). V reaches theta inside
+// only if it ends above it, or has a maximum inside (dV/dt changes sign from + to -) while R I0, which bounds
+// V there, reaches theta.
+template <typename T>
+SNN_HD bool crossing_possible(T v0, T i0, T v_end, T i_end, const LifParams<T>& p) {
+  const T theta = p.threshold, R = p.resistance;
+  return (v_end >= theta) | ((R * i0 > v0) & (R * i_end < v_end) & (R * i0 >= theta));
+}
+
+// crossing_possible with a tighter bound on the maximum, for the few neurons that pass it (x_end =
+// e^{-span/tau_m}). tau_m dV/dt = R I - V with R I(d) <= M = max(R I0, R I_end) (I is monotone), so
+// V(d) <= M + (V0 - M) e^{-d/tau_m}, at most M + (V0 - M) x_end when V0 < M (which a maximum inside needs).
+// Short intervals are ruled out this way without a root search. The slack keeps rounding in this bound from
+// ruling out a crossing that the search would find.
+template <typename T>
+SNN_HD bool may_cross(T v0, T i0, T v_end, T i_end, T x_end, const LifParams<T>& p) {
+  const T R = p.resistance, r0 = R * i0, r_end = R * i_end;
+  const T M = r0 > r_end ? r0 : r_end;
+  const T slack = p.tol * (std::fabs(v0) + T(4) * std::fabs(M));
+  const bool maximum_inside = (r0 > v0) & (r_end < v_end);
+  return (v_end >= p.threshold) | (maximum_inside & (M + (v0 - M) * x_end >= p.threshold - slack));
+}
+
 // First offset d in (0, span] where V reaches theta, or -1 if V stays below it on the interval.
 // Works in x = e^{-d/tau_m} (decreasing in d), where V = a x + c x^ratio is a polynomial for integer
 // ratios (a quartic by default). (v_end, i_end, x_end) is the state and x at d = span. On success
 // `x_cross` receives e^{-d/tau_m} at the crossing.
 template <typename T>
 SNN_HD T first_crossing(T v0, T i0, T span, T v_end, T i_end, T x_end, const LifParams<T>& p, T& x_cross) {
+  if (!(span > T(0)) || !may_cross(v0, i0, v_end, i_end, x_end, p)) return T(-1);
   const T theta = p.threshold, R = p.resistance;
-  // V relaxes towards R I(d) and I is monotone, so V never exceeds max(V0, R I0, R I_end).
-  T bound = v0;
-  if (R * i0 > bound) bound = R * i0;
-  if (R * i_end > bound) bound = R * i_end;
-  if (bound < theta || !(span > T(0))) return T(-1);
-
   const T c = p.kappa * i0, a = v0 - c;
-  const T slope0 = R * i0 - v0, slope_end = R * i_end - v_end;
-  T x_above = x_end, x_below = T(1);  // f(x_below) < 0 <= f(x_above); x_above < x_below
+  // Bracket [x_above, x_below] with f = V - theta: f(x_below) < 0 <= f(x_above), x_above < x_below, exactly
+  // one sign change inside.
+  T x_above = x_end, x_below = T(1), f_above = v_end - theta, f_below = v0 - theta;
   if (v_end >= theta) {
-    if (slope0 < T(0)) {  // V falls first: the crossing is on the rising piece after the minimum
+    if (R * i0 < v0) {  // V falls first: the crossing is on the rising piece after the minimum
       const T x_min = extremum_x(a, c, p);
-      if (x_min < x_below && x_min > x_above) x_below = x_min;
+      if (x_min < x_below && x_min > x_above) {
+        x_below = x_min;
+        f_below = a * x_min + c * synaptic_decay(x_min, p) - theta;
+      }
     }
-  } else if (slope0 > T(0) && slope_end < T(0)) {  // a maximum inside: shallow crossings live here
+  } else {  // a maximum inside (may_cross): shallow crossings live here
     T x_max = extremum_x(a, c, p);
     x_max = x_max < x_end ? x_end : (x_max > T(1) ? T(1) : x_max);
-    if (a * x_max + c * synaptic_decay(x_max, p) < theta) return T(-1);
+    f_above = a * x_max + c * synaptic_decay(x_max, p) - theta;
+    if (f_above < T(0)) return T(-1);
     x_above = x_max;
-  } else {
-    return T(-1);
   }
 
-  // Safeguarded Halley iteration on [x_above, x_below], where f = V - theta has exactly one sign change:
-  // cubic convergence (3-4 steps to machine precision from the bracket's end) with one division per
-  // step; bisection whenever a step would leave the bracket (e.g. at a flat maximum, where f' = 0).
-  // f'' has the sign of (ratio - 1) c: start on the side where the curve bends away from the root.
+  // Safeguarded Chebyshev iteration (Newton's step corrected by the curvature: cubic convergence, one
+  // division per step; plain Newton while the correction is large, i.e. far from the root) from the secant
+  // through the bracket's ends (an error of order span^2); bisection whenever a step would leave the bracket
+  // (e.g. at a flat maximum, where f' = 0). The secant falls back to the end where the curve bends away from
+  // the root (f'' has the sign of (ratio - 1) c).
   T x = (p.ratio - T(1)) * c < T(0) ? x_below : x_above;
+  if (f_below < T(0) && f_above > f_below && x_above > T(0.75)) {  // short spans only: for long ones the end is better
+    const T secant = x_below - f_below * (x_above - x_below) / (f_above - f_below);
+    if (secant > x_above && secant < x_below) x = secant;
+  }
   for (int iter = 0; iter < 100; ++iter) {
     const T xr2 = p.integer_ratio ? integer_power(x, p.integer_ratio - 2) : std::pow(x, p.ratio - T(2));
     const T xr1 = xr2 * x;
@@ -140,25 +167,32 @@ SNN_HD T first_crossing(T v0, T i0, T span, T v_end, T i_end, T x_end, const Lif
     if (f >= T(0)) x_above = x; else x_below = x;
     if (f == T(0)) break;
     const T df = a + p.ratio * c * xr1;  // dV/dx: negative on the rising piece (V rises as x falls)
-    const T ddf = p.ratio * (p.ratio - T(1)) * c * xr2;
-    const T newton = f / df;
+    const T inv_df = T(1) / df;
+    const T newton = f * inv_df;  // about the distance to the root, near it
     if (df < T(0) && std::fabs(newton) <= p.tol * x) {  // converged: f is at rounding level
       x -= newton;
       break;
     }
-    // Halley's step; a small one does not mean convergence (f f'' may dominate), so the test above uses
-    // the Newton step.
-    const T denom = T(2) * df * df - f * ddf;
-    const T step = denom > T(0) ? T(2) * f * df / denom : newton;
-    T next = x - step;
+    const T q = p.ratio * (p.ratio - T(1)) * c * xr2 * inv_df;  // f'' / f'
+    const T h = T(0.5) * newton * q;
+    const bool near = std::fabs(h) <= T(0.125);
+    const T next = x - (near ? newton * (T(1) + h) : newton);
     if (!(df < T(0)) || !(next > x_above && next < x_below)) {
-      next = T(0.5) * (x_above + x_below);
+      x = T(0.5) * (x_above + x_below);
+      if (x_below - x_above <= p.tol * x_below) {
+        x = x_above;
+        break;
+      }
+      continue;
     }
-    if (x_below - x_above <= p.tol * x_below) {
-      x = x_above;
+    // Near the root, Chebyshev's step leaves an error of about K e^3, where e (the current error) is about
+    // the Newton step and K = (f''/f')^2 / 2 + f'''/(6 f') with f''' = (ratio - 2) f'' / x: when that is far
+    // below the tolerance, the step lands on the root and needs no check.
+    const T e3 = newton * newton * std::fabs(newton);
+    x = next;
+    if (near && (T(0.5) * q * q * x + std::fabs((p.ratio - T(2)) * q) * T(1.0 / 6.0)) * e3 <= T(0.125) * p.tol * x * x) {
       break;
     }
-    x = next;
   }
   x_cross = x;
   const T d = -p.tau_m * std::log(x);

@@ -1,20 +1,19 @@
-// CPU implementation of the whole-network operators: snn::network_forward, snn::network_forward_loss (the
-// forward pass and the training loss with its gradient, one call per training step) and
-// snn::network_backward. Each task takes one sample through every layer (forward) and back (backward), so a
-// training step costs one parallel region per direction and a sample's spike trains stay in the core's
-// cache between layers. The per-layer work is exactly the layer operator's (lif_cpu_sample.h) and the loss
-// is exactly snn::spike_loss's (loss_sample.h), so the operators agree to the last bit.
+// CPU implementation of the whole-network operators: snn::network_forward, snn::network_backward (a stack of
+// layers as one autograd node) and snn::network_forward_loss (a training step: forward pass, loss and, on
+// request, the EventProp gradients, all in one call). Each task takes one sample through every layer and
+// back (network_sample.h), so a training step is one parallel region and a sample's spike trains stay in the
+// core's cache from its forward pass to its backward pass. The loss is exactly snn::spike_loss's
+// (loss_sample.h), so the operators agree with their compositions to the last bit.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <atomic>
-#include <limits>
 #include <vector>
 
-#include "lif_cpu_sample.h"
 #include "loss_sample.h"
+#include "network_sample.h"
 
 namespace snn {
 namespace {
@@ -26,6 +25,8 @@ void check_network(const at::Tensor& input_times, at::TensorList weights, at::In
                     "need one weight and one max_spikes per layer, got ", weights.size(), " weights and ",
                     max_spikes.size(), " max_spikes");
   TORCH_CHECK_VALUE(input_times.dim() == 3, "input_times must be [batch, n_in, k_in], got ", input_times.sizes());
+  TORCH_CHECK_VALUE(input_times.size(1) * input_times.size(2) < (int64_t(1) << 31),
+                    "n_in * k_in must be < 2^31, got ", input_times.size(1) * input_times.size(2));
   int64_t n_in = input_times.size(1);
   for (size_t l = 0; l < weights.size(); ++l) {
     TORCH_CHECK_VALUE(weights[l].dim() == 2 && weights[l].size(1) == n_in, "weights[", l, "] must be [n_out, ",
@@ -37,90 +38,130 @@ void check_network(const at::Tensor& input_times, at::TensorList weights, at::In
   }
 }
 
+cpu::Stack stack_of(const at::Tensor& x, at::TensorList weights, at::IntArrayRef max_spikes) {
+  cpu::Stack s{x.size(1), x.size(2), {}, {}};
+  for (size_t l = 0; l < weights.size(); ++l) {
+    s.n.push_back(weights[l].size(0));
+    s.k.push_back(max_spikes[l]);
+  }
+  return s;
+}
+
+// The weights as [n_in, n_out] (one input's synapses contiguous, as the event loops read them).
 TensorVector transposed(at::TensorList weights) {
   TensorVector wt;
   for (const auto& w : weights) wt.push_back(w.t().contiguous());
   return wt;
 }
 
+template <typename T>
+std::vector<const T*> pointers(const TensorVector& tensors) {
+  std::vector<const T*> out;
+  for (const auto& t : tensors) out.push_back(t.data_ptr<T>());
+  return out;
+}
+
 int64_t worker_count(int64_t batch) { return std::min<int64_t>(at::get_num_threads(), std::max<int64_t>(batch, 1)); }
 
-// Runs fn(sample, worker) for every sample, each worker taking the next sample when it finishes one:
-// samples differ several-fold in spike count, and a static split would leave a thread idle at the end.
+// Runs fn(task) for task in [0, n_tasks), each worker taking the next task when it finishes one: samples
+// differ several-fold in spike count, and a static split would leave a thread idle at the end.
 template <typename Fn>
-void for_each_sample(int64_t batch, int64_t workers, const Fn& fn) {
+void for_each_task(int64_t n_tasks, int64_t workers, const Fn& fn) {
   std::atomic<int64_t> next{0};
   at::parallel_for(0, workers, 1, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
-      for (int64_t b = next++; b < batch; b = next++) fn(b, w);
+      for (int64_t task = next++; task < n_tasks; task = next++) fn(task);
     }
   });
 }
 
-template <typename Fn>
-void for_each_sample_statically(int64_t batch, int64_t workers, const Fn& fn) {
-  const int64_t chunk = (batch + workers - 1) / workers;
-  at::parallel_for(0, workers, 1, [&](int64_t w0, int64_t w1) {
-    for (int64_t w = w0; w < w1; ++w) {
-      for (int64_t b = w * chunk; b < std::min(batch, (w + 1) * chunk); ++b) fn(b, w);
-    }
-  });
-}
+// Weight gradients summed per chunk of consecutive samples into the chunk's own buffer (per layer
+// [n_in, n_out], as the adjoint writes them), then over the chunks in order: the same bits whichever worker
+// takes which chunk. Several chunks per worker balance the load where the buffers are small; one per worker
+// where they are large (MNIST's first layer alone is 1.75 MB in float64), so that zeroing and summing them
+// stays a small part of the step.
+template <typename T>
+struct GradientChunks {
+  int64_t chunks = 0, samples_per_chunk = 1, size = 0;
+  std::vector<int64_t> offsets;  // of each layer in a chunk's buffer
+  std::vector<T> buffer;
 
-struct Outputs {
-  TensorVector times, currents, counts, orders;  // orders: each layer input's event order (save_order)
+  GradientChunks(at::TensorList weights, int64_t batch, int64_t workers, bool wanted) {
+    for (const auto& w : weights) {
+      offsets.push_back(size);
+      size += w.numel();
+    }
+    const int64_t per_worker = size * int64_t(sizeof(T)) <= (int64_t(1) << 17) ? 4 : 1;
+    chunks = std::max<int64_t>(1, std::min<int64_t>(batch, workers * per_worker));
+    samples_per_chunk = (batch + chunks - 1) / chunks;
+    chunks = batch ? (batch + samples_per_chunk - 1) / samples_per_chunk : 1;
+    if (wanted) buffer.assign(chunks * size, T(0));
+  }
+
+  std::vector<T*> of_chunk(int64_t c) {
+    std::vector<T*> out;
+    for (const int64_t o : offsets) out.push_back(buffer.empty() ? nullptr : buffer.data() + c * size + o);
+    return out;
+  }
+
+  // dL/dW per layer as [n_out, n_in]: the chunks summed in order while transposing, rows in parallel.
+  TensorVector reduce(at::TensorList weights) const {
+    TensorVector grads;
+    for (size_t l = 0; l < weights.size(); ++l) {
+      const int64_t n_out = weights[l].size(0), n_in = weights[l].size(1);
+      at::Tensor g = at::empty({n_out, n_in}, weights[l].options().memory_format(at::MemoryFormat::Contiguous));
+      T* out = g.data_ptr<T>();
+      const T* src = buffer.data() + offsets[l];
+      at::parallel_for(0, n_out, std::max<int64_t>(1, 16384 / std::max<int64_t>(n_in, 1)), [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          for (int64_t j = 0; j < n_in; ++j) {
+            T total = src[j * n_out + i];
+            for (int64_t c = 1; c < chunks; ++c) total += src[c * size + j * n_out + i];
+            out[i * n_in + j] = total;
+          }
+        }
+      });
+      grads.push_back(g);
+    }
+    return grads;
+  }
 };
 
-Outputs allocate_outputs(const at::Tensor& x, at::TensorList weights, at::IntArrayRef max_spikes) {
+struct Outputs {
+  TensorVector times, currents, counts;
+};
+
+Outputs allocate_outputs(const at::Tensor& x, const cpu::Stack& s, bool with_currents) {
   Outputs out;
   const int64_t batch = x.size(0);
-  for (size_t l = 0; l < weights.size(); ++l) {
-    const int64_t n_out = weights[l].size(0);
-    // Uninitialised: each sample's rows are initialised by the task that computes them (in parallel and
-    // while they are in that core's cache), see forward_network_sample.
-    out.times.push_back(at::empty({batch, n_out, max_spikes[l]}, x.options()));
-    out.currents.push_back(at::empty({batch, n_out, max_spikes[l]}, x.options()));  // read only below a count
-    out.counts.push_back(at::empty({batch, n_out}, x.options().dtype(at::kLong)));
-    const int64_t inputs = l == 0 ? x.size(1) * x.size(2) : weights[l - 1].size(0) * max_spikes[l - 1];
-    out.orders.push_back(at::empty({batch, inputs + 1}, x.options().dtype(at::kInt)));
+  for (int64_t l = 0; l < s.layers(); ++l) {
+    // Uninitialised: each sample's rows are filled by the task that computes them (see forward_stack).
+    out.times.push_back(at::empty({batch, s.n[l], s.k[l]}, x.options()));
+    if (with_currents) out.currents.push_back(at::empty({batch, s.n[l], s.k[l]}, x.options()));  // read below counts only
+    out.counts.push_back(at::empty({batch, s.n[l]}, x.options().dtype(at::kLong)));
   }
   return out;
 }
 
-// One sample through every layer; `events` and `state` are the worker's scratch.
+// Sample b's rows of `out`; currents from `out` if it has them, else the worker's scratch.
 template <typename T>
-void forward_network_sample(int64_t b, const at::Tensor& x, const TensorVector& wt, at::IntArrayRef max_spikes,
-                            const LifParams<T>& p, Outputs& out, std::vector<cpu::InputEvent<T>>& events,
-                            std::vector<T>& state) {
-  const T* in = x.data_ptr<T>() + b * x.size(1) * x.size(2);
-  int64_t n_in = x.size(1), k_in = x.size(2);
-  for (size_t l = 0; l < wt.size(); ++l) {
-    const int64_t n_out = wt[l].size(1), k = max_spikes[l], o = b * n_out * k;
-    state.resize(std::max<size_t>(state.size(), 4 * n_out));
-    std::fill_n(out.times[l].data_ptr<T>() + o, n_out * k, std::numeric_limits<T>::infinity());
-    std::fill_n(out.counts[l].data_ptr<int64_t>() + b * n_out, n_out, int64_t(0));
-    cpu::collect_events(in, n_in, k_in, p.t_end, events, /*validate=*/l == 0);
-    cpu::save_order(events, out.orders[l].data_ptr<int32_t>() + b * out.orders[l].size(1));
-    cpu::forward_sample(events, wt[l].data_ptr<T>(), n_out, k, p, state.data(), out.times[l].data_ptr<T>() + o,
-                        out.currents[l].data_ptr<T>() + o, out.counts[l].data_ptr<int64_t>() + b * n_out);
-    in = out.times[l].data_ptr<T>() + o;
-    n_in = n_out;
-    k_in = k;
+cpu::SampleOutputs<T> rows_of(int64_t b, const cpu::Stack& s, const Outputs& out, cpu::SampleScratch<T>& scratch) {
+  cpu::SampleOutputs<T> rows;
+  for (int64_t l = 0; l < s.layers(); ++l) {
+    const int64_t o = b * s.spike_slots(l);
+    rows.times.push_back(out.times[l].data_ptr<T>() + o);
+    rows.currents.push_back(out.currents.empty() ? scratch.currents[l].data() : out.currents[l].data_ptr<T>() + o);
+    rows.counts.push_back(out.counts[l].data_ptr<int64_t>() + b * s.n[l]);
   }
+  return rows;
 }
 
-// Every sample through every layer into `out` (from allocate_outputs; dynamically scheduled), then
-// after_sample(b, worker) while the sample's spikes are still in that core's cache.
-template <typename T, typename AfterSample>
-void forward_network(const at::Tensor& x, at::TensorList weights, at::IntArrayRef max_spikes, const LifParams<T>& p,
-                     int64_t workers, Outputs& out, const AfterSample& after_sample) {
-  const TensorVector wt = transposed(weights);
-  std::vector<std::vector<cpu::InputEvent<T>>> events(workers);
-  std::vector<std::vector<T>> state(workers);
-  for_each_sample(x.size(0), workers, [&](int64_t b, int64_t w) {
-    forward_network_sample(b, x, wt, max_spikes, p, out, events[w], state[w]);
-    after_sample(b, w);
-  });
+// A worker's scratch, kept by its thread from call to call (OpenMP's threads live as long as the process).
+template <typename T>
+cpu::SampleScratch<T>& thread_scratch(const cpu::Stack& s) {
+  thread_local cpu::SampleScratch<T> scratch;
+  scratch.fit(s);
+  return scratch;
 }
 
 std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forward_cpu(
@@ -128,12 +169,24 @@ std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forwa
     double threshold, double resistance, double t_end) {
   check_network(input_times, weights, max_spikes);
   const at::Tensor x = input_times.contiguous();
-  Outputs out = allocate_outputs(x, weights, max_spikes);
+  const cpu::Stack s = stack_of(x, weights, max_spikes);
+  Outputs out = allocate_outputs(x, s, /*with_currents=*/true);
+  TensorVector orders;  // each layer input's events in the order the forward pass took them (save_order)
+  for (int64_t l = 0; l < s.layers(); ++l) orders.push_back(at::empty({x.size(0), s.input_slots(l) + 1}, x.options().dtype(at::kInt)));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_forward_cpu", [&] {
-    const auto p = LifParams<scalar_t>::make(tau_m, tau_s, threshold, resistance, t_end);
-    forward_network(x, weights, max_spikes, p, worker_count(x.size(0)), out, [](int64_t, int64_t) {});
+    using T = scalar_t;
+    const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
+    const TensorVector wt = transposed(weights);
+    const std::vector<const T*> w = pointers<T>(wt);
+    for_each_task(x.size(0), worker_count(x.size(0)), [&](int64_t b) {
+      cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
+      cpu::forward_stack(x.data_ptr<T>() + b * s.input_slots(0), s, w, p, rows_of(b, s, out, scratch), scratch);
+      for (int64_t l = 0; l < s.layers(); ++l) {
+        cpu::save_order(scratch.events[l], orders[l].data_ptr<int32_t>() + b * orders[l].size(1));
+      }
+    });
   });
-  return {out.times, out.currents, out.counts, out.orders};
+  return {out.times, out.currents, out.counts, orders};
 }
 
 // Spikes beyond max_spikes, summed per layer: one small tensor, so that checking for overflow costs the
@@ -148,128 +201,118 @@ at::Tensor excess_spikes(const TensorVector& counts, at::IntArrayRef max_spikes)
   return excess;
 }
 
-std::tuple<at::Tensor, TensorVector, TensorVector, TensorVector, TensorVector, TensorVector, at::Tensor>
-network_forward_loss_cpu(
+std::tuple<at::Tensor, at::Tensor, TensorVector, TensorVector, at::Tensor, TensorVector> network_forward_loss_cpu(
     const at::Tensor& input_times, at::TensorList weights, at::IntArrayRef max_spikes, double tau_m, double tau_s,
     double threshold, double resistance, double t_end, const at::Tensor& labels, int64_t kind, double alpha,
-    double eta, double tau_0, double tau_1) {
+    double eta, double tau_0, double tau_1, bool input_grad, bool weight_grad) {
   check_network(input_times, weights, max_spikes);
   TORCH_CHECK_VALUE(kind >= kLW && kind <= kLA, "kind must be 0 (L_W), 1 (L) or 2 (L_A), got ", kind);
   const at::Tensor x = input_times.contiguous();
-  const int64_t batch = x.size(0), n_layers = weights.size(), n_out = weights.back().size(0);
+  const cpu::Stack s = stack_of(x, weights, max_spikes);
+  const int64_t batch = x.size(0), n_layers = s.layers(), n_out = s.n.back();
   const at::Tensor target = checked_labels(labels, batch, n_out);
   const int64_t* y = target.data_ptr<int64_t>();
-  TensorVector grads;
-  std::vector<int64_t> n, k;
-  for (int64_t l = 0; l < n_layers; ++l) {
-    n.push_back(weights[l].size(0));
-    k.push_back(max_spikes[l]);
-    grads.push_back(at::empty({batch, n[l], k[l]}, x.options()));  // zeroed per sample, in the parallel region
-  }
-  at::Tensor loss = at::zeros({}, x.options());
-  Outputs out = allocate_outputs(x, weights, max_spikes);
+  Outputs out = allocate_outputs(x, s, /*with_currents=*/false);
+  at::Tensor loss = at::empty({}, x.options());
+  at::Tensor grad_input = input_grad ? at::zeros_like(x) : at::empty({0}, x.options());
+  TensorVector grad_weights;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_forward_loss_cpu", [&] {
     using T = scalar_t;
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
     const LossParams<T> lp{kind, T(alpha), T(eta), T(tau_0), T(tau_1), T(t_end)};
     const T inv_batch = batch ? T(1) / T(batch) : T(0);
+    const TensorVector wt = transposed(weights);
+    const std::vector<const T*> w = pointers<T>(wt);
     const int64_t workers = worker_count(batch);
-    std::vector<std::vector<T>> scratch(workers, std::vector<T>(2 * n_out));
+    GradientChunks<T> chunks(weights, batch, workers, weight_grad);
     std::vector<T> sample_losses(batch);
-    std::vector<std::vector<const T*>> times(workers, std::vector<const T*>(n_layers));
-    std::vector<std::vector<T*>> sample_grads(workers, std::vector<T*>(n_layers));
-    forward_network(x, weights, max_spikes, p, workers, out, [&](int64_t b, int64_t w) {
-      for (int64_t l = 0; l < n_layers; ++l) {
-        times[w][l] = out.times[l].data_ptr<T>() + b * n[l] * k[l];
-        sample_grads[w][l] = grads[l].data_ptr<T>() + b * n[l] * k[l];
-        std::fill_n(sample_grads[w][l], n[l] * k[l], T(0));
+    for_each_task(chunks.chunks, workers, [&](int64_t c) {
+      cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
+      const std::vector<T*> grad_wt = chunks.of_chunk(c);
+      std::vector<T> loss_scratch(2 * n_out);
+      for (int64_t b = c * chunks.samples_per_chunk; b < std::min(batch, (c + 1) * chunks.samples_per_chunk); ++b) {
+        const cpu::SampleOutputs<T> rows = rows_of(b, s, out, scratch);
+        cpu::forward_stack(x.data_ptr<T>() + b * s.input_slots(0), s, w, p, rows, scratch);
+        std::vector<const T*> times(rows.times.begin(), rows.times.end());
+        std::vector<T*> grads;
+        for (int64_t l = 0; l < n_layers; ++l) {
+          std::fill(scratch.grad_times[l].begin(), scratch.grad_times[l].end(), T(0));
+          grads.push_back(scratch.grad_times[l].data());
+        }
+        sample_losses[b] = sample_loss(times.data(), grads.data(), s.n.data(), s.k.data(), n_layers, y[b], lp, inv_batch,
+                                       loss_scratch.data(), loss_scratch.data() + n_out);
+        if (weight_grad || input_grad) {
+          const std::vector<const T*> currents(rows.currents.begin(), rows.currents.end());
+          cpu::backward_stack(s, w, times, currents, p, scratch, grad_wt,
+                              input_grad ? grad_input.data_ptr<T>() + b * s.input_slots(0) : nullptr);
+        }
       }
-      sample_losses[b] = sample_loss(times[w].data(), sample_grads[w].data(), n.data(), k.data(), n_layers, y[b], lp,
-                                     inv_batch, scratch[w].data(), scratch[w].data() + n_out);
     });
     T total = 0;  // summed in sample order: the same loss whatever the thread count
     for (const T value : sample_losses) total += value;
     loss.fill_(total * inv_batch);
+    if (weight_grad) grad_weights = chunks.reduce(weights);
   });
-  return {loss, out.times, out.currents, out.counts, out.orders, grads, excess_spikes(out.counts, max_spikes)};
+  return {loss, excess_spikes(out.counts, max_spikes), out.times, out.counts, grad_input, grad_weights};
 }
 
 std::tuple<at::Tensor, TensorVector> network_backward_cpu(at::TensorList grad_times, const at::Tensor& input_times,
                                                           at::TensorList weights, at::TensorList times,
                                                           at::TensorList currents, at::TensorList orders,
-                                                          double tau_m, double tau_s,
-                                                          double threshold, double resistance, double t_end,
-                                                          bool input_grad) {
+                                                          double tau_m, double tau_s, double threshold,
+                                                          double resistance, double t_end, bool input_grad) {
   const int64_t n_layers = weights.size();
-  TORCH_CHECK_VALUE(grad_times.size() == weights.size() && times.size() == weights.size() &&
+  TORCH_CHECK_VALUE(n_layers > 0 && grad_times.size() == weights.size() && times.size() == weights.size() &&
                         currents.size() == weights.size() && orders.size() == weights.size(),
                     "need one gradient, spike-time, current and event-order tensor per layer");
   const at::Tensor x = input_times.contiguous();
-  const TensorVector wt = transposed(weights);
-  TensorVector g, st, sc, ord, grad_wt_buffers;
-  const int64_t batch = x.size(0), workers = worker_count(batch);
-  int64_t widest = x.size(1) * x.size(2);
+  std::vector<int64_t> max_spikes;
+  for (const auto& t : times) max_spikes.push_back(t.size(2));
+  check_network(x, weights, max_spikes);
+  const cpu::Stack s = stack_of(x, weights, max_spikes);
+  const int64_t batch = x.size(0);
+  TensorVector g, st, sc, ord;
   for (int64_t l = 0; l < n_layers; ++l) {
-    const int64_t inputs = l == 0 ? x.size(1) * x.size(2) : times[l - 1].size(1) * times[l - 1].size(2);
+    const auto expected = std::vector<int64_t>{batch, s.n[l], s.k[l]};
+    TORCH_CHECK_VALUE(times[l].sizes() == expected && currents[l].sizes() == expected && grad_times[l].sizes() == expected,
+                      "spike_times, spike_currents and grad_spike_times[", l, "] must be [", batch, ", ", s.n[l], ", ",
+                      s.k[l], "]");
     TORCH_CHECK_VALUE(orders[l].scalar_type() == at::kInt && orders[l].dim() == 2 && orders[l].size(0) == batch &&
-                          orders[l].size(1) == inputs + 1,
-                      "event_orders[", l, "] must be int32 [", batch, ", ", inputs + 1, "] as network_forward returns it");
+                          orders[l].size(1) == s.input_slots(l) + 1,
+                      "event_orders[", l, "] must be int32 [", batch, ", ", s.input_slots(l) + 1,
+                      "] as network_forward returns it");
     ord.push_back(orders[l].contiguous());
     g.push_back(grad_times[l].contiguous());
     st.push_back(times[l].contiguous());
     sc.push_back(currents[l].contiguous());
-    widest = std::max(widest, times[l].size(1) * times[l].size(2));
-    grad_wt_buffers.push_back(at::zeros({workers, weights[l].size(1), weights[l].size(0)}, x.options()));
   }
   at::Tensor grad_in = at::zeros_like(x);
   TensorVector grad_weights;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_backward_cpu", [&] {
     using T = scalar_t;
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
-    struct Scratch {
-      std::vector<cpu::InputEvent<T>> events;
-      std::vector<T> adjoint, grad_out, grad_below;
-      std::vector<int64_t> next_spike;
-    };
-    std::vector<Scratch> scratch(workers);
-    // Fixed sample-to-worker assignment (unlike the forward pass): each worker sums its samples' weight
-    // gradients, so a fixed assignment makes the gradient bit-for-bit reproducible for a thread count.
-    for_each_sample_statically(batch, workers, [&](int64_t b, int64_t w) {
-      Scratch& s = scratch[w];
-      s.grad_out.resize(widest);
-      s.grad_below.resize(widest);
-      // dL/d(spike times) of the layer being processed: the loss's own gradient plus, for hidden layers,
-      // what the layer above sent down.
-      const int64_t last = n_layers - 1, size_last = st[last].size(1) * st[last].size(2);
-      std::copy_n(g[last].data_ptr<T>() + b * size_last, size_last, s.grad_out.data());
-      for (int64_t l = last; l >= 0; --l) {
-        const int64_t n_out = st[l].size(1), k = st[l].size(2), o = b * n_out * k;
-        const bool first = l == 0;
-        const int64_t n_in = first ? x.size(1) : st[l - 1].size(1), k_in = first ? x.size(2) : st[l - 1].size(2);
-        const T* in = (first ? x.data_ptr<T>() : st[l - 1].data_ptr<T>()) + b * n_in * k_in;
-        T* below = first ? grad_in.data_ptr<T>() + b * n_in * k_in : s.grad_below.data();
-        if (!first) std::fill_n(below, n_in * k_in, T(0));
-        cpu::restore_events(in, n_in, k_in, ord[l].data_ptr<int32_t>() + b * ord[l].size(1), s.events);
-        cpu::backward_sample(s.events, wt[l].data_ptr<T>(), n_out, k, st[l].data_ptr<T>() + o, sc[l].data_ptr<T>() + o,
-                             s.grad_out.data(), p, !first || input_grad, s.adjoint, s.next_spike, below,
-                             grad_wt_buffers[l].data_ptr<T>() + w * weights[l].numel());
-        if (!first) {
-          const T* own = g[l - 1].data_ptr<T>() + b * n_in * k_in;
-          for (int64_t i = 0; i < n_in * k_in; ++i) s.grad_out[i] = below[i] + own[i];
+    const TensorVector wt = transposed(weights);
+    const std::vector<const T*> w = pointers<T>(wt);
+    GradientChunks<T> chunks(weights, batch, worker_count(batch), /*wanted=*/true);
+    for_each_task(chunks.chunks, worker_count(batch), [&](int64_t c) {
+      cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
+      const std::vector<T*> grad_wt = chunks.of_chunk(c);
+      for (int64_t b = c * chunks.samples_per_chunk; b < std::min(batch, (c + 1) * chunks.samples_per_chunk); ++b) {
+        std::vector<const T*> sample_times, sample_currents;
+        for (int64_t l = 0; l < n_layers; ++l) {
+          const int64_t o = b * s.spike_slots(l);
+          const T* in = l == 0 ? x.data_ptr<T>() + b * s.input_slots(0) : sample_times[l - 1];
+          cpu::restore_events(in, s.inputs(l), l == 0 ? s.k_in : s.k[l - 1], ord[l].data_ptr<int32_t>() + b * ord[l].size(1),
+                              scratch.events[l]);
+          sample_times.push_back(st[l].data_ptr<T>() + o);
+          sample_currents.push_back(sc[l].data_ptr<T>() + o);
+          std::copy_n(g[l].data_ptr<T>() + o, s.spike_slots(l), scratch.grad_times[l].data());
         }
+        cpu::backward_stack(s, w, sample_times, sample_currents, p, scratch, grad_wt,
+                            input_grad ? grad_in.data_ptr<T>() + b * s.input_slots(0) : nullptr);
       }
     });
-    // Per-worker buffers are [n_in, n_out] (contiguous per input neuron, as the adjoint writes them): sum
-    // them into the first in worker order (deterministic), then one blocked transpose to [n_out, n_in].
-    for (int64_t l = 0; l < n_layers; ++l) {
-      T* buf = grad_wt_buffers[l].data_ptr<T>();
-      const int64_t size = weights[l].numel();
-      for (int64_t w = 1; w < workers; ++w) {
-        const T* other = buf + w * size;
-        for (int64_t i = 0; i < size; ++i) buf[i] += other[i];
-      }
-      grad_weights.push_back(grad_wt_buffers[l][0].t().contiguous());
-    }
+    grad_weights = chunks.reduce(weights);
   });
   return {grad_in, grad_weights};
 }

@@ -1,5 +1,6 @@
-// The operator, declared once. Device implementations register under it: lif_cpu.cpp (CPU) and
-// lif_cuda.cpp (CUDA). Autograd and fake-tensor support are registered in Python (snn/_ops.py).
+// The operators, declared once. Device implementations register under them: lif_cpu.cpp, network_cpu.cpp and
+// loss_cpu.cpp (CPU, all six) and lif_cuda.cpp (CUDA: lif_forward, lif_backward). Autograd and fake-tensor
+// support are registered in Python (snn/_ops.py).
 #include <torch/library.h>
 
 TORCH_LIBRARY(snn, m) {
@@ -23,14 +24,16 @@ TORCH_LIBRARY(snn, m) {
   m.def(
       "network_forward(Tensor input_times, Tensor[] weights, int[] max_spikes, float tau_m, float tau_s, "
       "float threshold, float resistance, float t_end) -> (Tensor[], Tensor[], Tensor[], Tensor[])");
-  // A training step's forward half: network_forward plus the paper's loss (as spike_loss: kind, alpha, eta,
-  // tau_0, tau_1) and its gradient w.r.t. every layer's spike times, computed per sample right after the
-  // sample's forward pass. Returns (loss, times, currents, counts, event_orders, grad_times, excess): excess
-  // [n_layers] int64 counts the spikes beyond max_spikes per layer.
+  // A training step in one call: network_forward plus the paper's loss (as spike_loss: kind, alpha, eta,
+  // tau_0, tau_1) and, on request, its EventProp gradients w.r.t. input_times and the weights (each sample's
+  // adjoint runs right after its forward pass). Returns (loss, excess, times, counts, grad_input,
+  // grad_weights): excess [n_layers] int64 counts the spikes beyond max_spikes per layer; grad_input is
+  // [0]-shaped unless input_grad, grad_weights empty unless weight_grad.
   m.def(
       "network_forward_loss(Tensor input_times, Tensor[] weights, int[] max_spikes, float tau_m, float tau_s, "
       "float threshold, float resistance, float t_end, Tensor labels, int kind, float alpha, float eta, "
-      "float tau_0, float tau_1) -> (Tensor, Tensor[], Tensor[], Tensor[], Tensor[], Tensor[], Tensor)");
+      "float tau_0, float tau_1, bool input_grad, bool weight_grad) -> (Tensor, Tensor, Tensor[], Tensor[], Tensor, "
+      "Tensor[])");
   m.def(
       "network_backward(Tensor[] grad_spike_times, Tensor input_times, Tensor[] weights, Tensor[] spike_times, "
       "Tensor[] spike_currents, Tensor[] event_orders, float tau_m, float tau_s, float threshold, "

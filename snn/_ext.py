@@ -6,16 +6,23 @@ the first import on a machine pays the ~30 s compile; a one-line message says so
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
 from pathlib import Path
 
-__all__ = ["CSRC_DIR", "load_kernels", "cuda_sources", "compile_cuda_sources"]
+__all__ = ["CSRC_DIR", "OPERATORS", "load_kernels", "has_kernel", "cuda_sources", "compile_cuda_sources"]
 
 CSRC_DIR = Path(__file__).resolve().parent.parent / "csrc"
-_CPU_SOURCES = ("ops.cpp", "lif_cpu.cpp", "network_cpu.cpp", "loss_cpu.cpp")
+_CPU_SOURCES = ("ops.cpp", "autograd.cpp", "lif_cpu.cpp", "network_cpu.cpp", "loss_cpu.cpp")
 _CUDA_SOURCES = ("lif_cuda.cpp", "lif_cuda.cu")
+# The operators each device's kernel implements (the TORCH_LIBRARY_IMPL blocks of the sources above). The
+# tests run every one listed on its device, and on a GPU check that the others refuse CUDA tensors.
+OPERATORS = {
+    "cpu": ("lif_forward", "lif_backward", "network_forward", "network_backward", "network_forward_loss", "spike_loss"),
+    "cuda": ("lif_forward", "lif_backward"),
+}
 # -fopenmp: at::parallel_for is OpenMP in torch's headers; -march=native: the kernel is built on the machine
 # that runs it (first use), so it may use that CPU's vector units.
 _CFLAGS = ["-O3", "-march=native", "-fopenmp"]
@@ -58,7 +65,7 @@ def _stale(name: str, sources: list[Path]) -> bool:
     if not library.exists():
         return True
     built = library.stat().st_mtime
-    headers = [*(CSRC_DIR / h for h in ("lif_math.h", "lif_cpu_sample.h", "loss_sample.h")), *(CSRC_DIR / h for h in ("lif_cuda.h",) if name == "snn_cuda")]
+    headers = [*(CSRC_DIR / h for h in ("lif_math.h", "lif_cpu_sample.h", "network_sample.h", "loss_sample.h")), *(CSRC_DIR / h for h in ("lif_cuda.h",) if name == "snn_cuda")]
     return any(path.exists() and path.stat().st_mtime > built for path in [*sources, *headers])
 
 
@@ -100,6 +107,15 @@ def load_kernels(cuda: bool | None = None) -> None:
             _loaded.add("snn_cuda")
 
 
+@functools.cache  # asked every training step; the answer is fixed once the kernels are loaded
+def has_kernel(operator: str, device_type: str) -> bool:
+    """Whether ``snn::<operator>`` has a kernel for tensors on ``device_type`` ("cpu", "cuda", ...) here."""
+    if operator not in OPERATORS.get(device_type, ()):
+        return False
+    load_kernels(cuda=device_type == "cuda" or None)
+    return f"snn_{device_type}" in _loaded
+
+
 def compile_cuda_sources(build_dir: Path) -> list[Path]:
     """Compiles the CUDA sources to object files without loading them (works on a machine with no GPU), so
     that a broken .cu or binding file is caught by the tests. Both compile at once; flags as torch's
@@ -115,7 +131,7 @@ def compile_cuda_sources(build_dir: Path) -> list[Path]:
         raise RuntimeError(f"no CUDA toolkit found ({CUDA_HOME=}): set CUDA_HOME to the directory that holds bin/nvcc")
     build_dir.mkdir(parents=True, exist_ok=True)
     includes = [f"-I{p}" for p in [*include_paths(device_type="cuda"), str(CSRC_DIR)]]
-    abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}"
+    abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch.compiled_with_cxx11_abi())}"
     commands = {
         "lif_cuda.cu": [f"{CUDA_HOME}/bin/nvcc", "-c", "-O3", "-std=c++20", "-arch=sm_90", "-Xcompiler", "-fPIC", abi],
         "lif_cuda.cpp": ["g++", "-c", "-O1", "-std=c++20", "-fPIC", abi],

@@ -195,7 +195,9 @@ class LossFunction:
     def __call__(self, layer_times, labels) -> torch.Tensor:
         if _fused_available(layer_times, labels):
             params = (*self.kernel_arguments(sum(t.shape[1] for t in layer_times)), self.t_end)
-            return _FusedLoss.apply(labels, params, *layer_times)
+            from snn import _ops  # registers the operator's autograd formula
+
+            return _ops.spike_loss(list(layer_times), labels, *params)[0]
         kw = dict(alpha=self.alpha, tau_0=self.tau_0, tau_1=self.tau_1, t_end=self.t_end)
         if self.name == "L_W":
             return loss_lw(layer_times, labels, **kw)
@@ -215,26 +217,9 @@ def _fused_available(layer_times, labels) -> bool:
         return False
     if not all(t.dim() == 3 for t in layer_times) or labels.dim() != 1 or labels.is_floating_point():
         return False  # let the reference raise its clear errors
-    from snn import _ops  # noqa: F401  (registers the operators)
+    from snn._ext import has_kernel
 
-    return torch._C._dispatch_has_kernel_for_dispatch_key("snn::spike_loss", "CPU")
-
-
-class _FusedLoss(torch.autograd.Function):
-    """One C++ call computes the loss and its gradient w.r.t. every layer's spike times; backward scales it."""
-
-    @staticmethod
-    def forward(ctx, labels, params, *layer_times):
-        loss, grads = torch.ops.snn.spike_loss.default(list(layer_times), labels, *params)
-        ctx.save_for_backward(*grads)
-        return loss
-
-    @staticmethod
-    def backward(ctx, grad_loss):
-        grads = ctx.saved_tensors
-        if grad_loss.numel() == 1 and float(grad_loss) == 1.0:  # loss.backward(): skip four scalings
-            return (None, None, *grads)
-        return (None, None, *(g * grad_loss for g in grads))
+    return has_kernel("spike_loss", "cpu")
 
 
 def make_loss(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from snn.functional import lif_layer_with_counts, lif_network, lif_network_loss_gradients, lif_network_with_loss
+from snn._ext import has_kernel
+from snn.functional import lif_layer_with_counts, lif_network, lif_network_with_loss
 from snn.losses import LossFunction
 
 __all__ = ["LIFLayer", "FeedForwardSNN"]
@@ -81,7 +81,7 @@ class FeedForwardSNN(nn.Module):
         )
 
     def forward(self, input_times: torch.Tensor) -> list[torch.Tensor]:
-        if _has_fused_kernel(input_times.device.type):
+        if has_kernel("network_forward", input_times.device.type):
             first = self.layers[0]
             times, counts = lif_network(
                 input_times, [layer.weight for layer in self.layers],
@@ -109,26 +109,19 @@ class FeedForwardSNN(nn.Module):
 
     def loss_backward(self, input_times: torch.Tensor, labels: torch.Tensor, loss_fn) -> torch.Tensor:
         """``loss = self.forward_with_loss(...); loss.backward()``: adds the loss's gradient to every weight's
-        ``.grad`` and returns the loss, detached. On the fused path no autograd tape is recorded at all (the
-        EventProp adjoint is the whole backward pass): the same gradients without the tape's Python overhead,
-        about a tenth of a Yin-Yang training step on two cores."""
-        if not self._fusable(input_times, loss_fn) or input_times.requires_grad:
-            loss = self.forward_with_loss(input_times, labels, loss_fn)
+        ``.grad`` through autograd (so hooks, DDP and ``torch.compile`` see an ordinary backward) and returns
+        the loss, detached. On the fused path the gradients come out of the forward call itself, so the
+        backward pass only hands them over."""
+        loss = self.forward_with_loss(input_times, labels, loss_fn)
+        if loss.requires_grad:
             loss.backward()
-            return loss.detach()
-        args, kwargs = self._fused_arguments(labels, loss_fn)
-        loss, counts, grads = lif_network_loss_gradients(input_times, *args, **kwargs)
-        self._keep_counts(counts)
-        for layer, grad in zip(self.layers, grads):
-            if layer.weight.requires_grad:
-                layer.weight.grad = grad if layer.weight.grad is None else layer.weight.grad.add_(grad)
-        return loss
+        return loss.detach()
 
     def _fusable(self, input_times: torch.Tensor, loss_fn) -> bool:
         first = self.layers[0]
         if not isinstance(loss_fn, LossFunction) or loss_fn.t_end != first.neuron["t_end"]:  # one t_end in the kernel
             return False
-        return _has_fused_kernel(input_times.device.type, "network_forward_loss")
+        return has_kernel("network_forward_loss", input_times.device.type)
 
     def _fused_arguments(self, labels, loss_fn) -> tuple:
         weights = [layer.weight for layer in self.layers]
@@ -145,12 +138,3 @@ class FeedForwardSNN(nn.Module):
     def last_spike_counts(self) -> list[torch.Tensor]:
         return [layer.last_spike_counts for layer in self.layers]
 
-
-@functools.cache
-def _has_fused_kernel(device_type: str, operator: str = "network_forward") -> bool:
-    """Whether the whole-network ``operator`` has a kernel for ``device_type`` (else the layers run one by
-    one). Cached: kernels register once, when snn._ops loads them, and this is asked every step."""
-    from snn import _ops  # noqa: F401  (loads the kernels, registering the operators)
-
-    key = "CPU" if device_type == "cpu" else device_type.upper()
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"snn::{operator}", key)
