@@ -1,13 +1,13 @@
-// CPU implementation of snn::lif_forward / snn::lif_backward: one sample per task (at::parallel_for over
-// the batch), all neurons of the layer advanced together between consecutive input events, so the inner
-// loops run over contiguous neuron arrays. The per-neuron math lives in lif_math.h (shared with CUDA).
+// CPU implementation of snn::lif_forward / snn::lif_backward: one sample per task (workers.h), all neurons
+// of the layer advanced together between consecutive input events, so the inner loops run over contiguous
+// neuron arrays. The per-neuron math lives in lif_math.h (shared with CUDA).
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
 
 #include "lif_cpu_sample.h"
+#include "workers.h"
 
 namespace snn {
 namespace {
@@ -32,27 +32,27 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward_cpu(const at::Tensor&
                                                                 double resistance, double t_end) {
   check_cpu_inputs(input_times, weight);
   const at::Tensor x = input_times.contiguous();
-  const at::Tensor wt = weight.t().contiguous();
   const int64_t batch = x.size(0), n_in = x.size(1), k_in = x.size(2), n_out = weight.size(0);
+  const int64_t lanes = cpu::lanes_for(n_out, x.element_size());
   at::Tensor out_times = at::full({batch, n_out, max_spikes}, INFINITY, x.options());
   at::Tensor out_currents = at::zeros({batch, n_out, max_spikes}, x.options());
   at::Tensor counts = at::zeros({batch, n_out}, x.options().dtype(at::kLong));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward_cpu", [&] {
     const auto p = LifParams<scalar_t>::make(tau_m, tau_s, threshold, resistance, t_end);
     const scalar_t* xp = x.data_ptr<scalar_t>();
-    const scalar_t* wp = wt.data_ptr<scalar_t>();
+    std::vector<scalar_t> wt(n_in * lanes);
+    cpu::padded_transpose(weight, lanes, wt.data());
+    const scalar_t* wp = wt.data();
     scalar_t* tp = out_times.data_ptr<scalar_t>();
     scalar_t* cp = out_currents.data_ptr<scalar_t>();
     int64_t* np = counts.data_ptr<int64_t>();
-    at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
-      std::vector<InputEvent<scalar_t>> events;
-      events.reserve(n_in * k_in);
-      std::vector<scalar_t> state(cpu::kForwardState * n_out);
-      for (int64_t b = b0; b < b1; ++b) {
-        collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events);
-        forward_sample(events, wp, n_out, max_spikes, p, state.data(),
-                       tp + b * n_out * max_spikes, cp + b * n_out * max_spikes, np + b * n_out);
-      }
+    cpu::run_tasks(batch, [&](int64_t b) {
+      thread_local std::vector<InputEvent<scalar_t>> events;  // scratch, kept by the thread across calls
+      thread_local std::vector<scalar_t> state;
+      state.resize(cpu::kForwardState * lanes);
+      collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events);
+      forward_sample(events, wp, n_out, lanes, max_spikes, p, state.data(), tp + b * n_out * max_spikes,
+                     cp + b * n_out * max_spikes, np + b * n_out);
     });
   });
   return {out_times, out_currents, counts};
@@ -65,7 +65,7 @@ std::tuple<at::Tensor, at::Tensor> lif_backward_cpu(const at::Tensor& grad_spike
                                                     double resistance, double t_end, bool input_grad) {
   check_cpu_inputs(input_times, weight);
   const at::Tensor x = input_times.contiguous();
-  const at::Tensor wt = weight.t().contiguous();
+  const int64_t lanes = cpu::lanes_for(weight.size(0), x.element_size());
   const at::Tensor g = grad_spike_times.contiguous();
   const at::Tensor st = spike_times.contiguous();
   const at::Tensor sc = spike_currents.contiguous();
@@ -74,32 +74,32 @@ std::tuple<at::Tensor, at::Tensor> lif_backward_cpu(const at::Tensor& grad_spike
   at::Tensor grad_in = at::zeros_like(x);
   // One private weight-gradient buffer per thread (samples run in parallel), summed at the end.
   const int64_t n_buffers = std::min<int64_t>(at::get_num_threads(), std::max<int64_t>(batch, 1));
-  at::Tensor grad_wt_buffers = at::zeros({n_buffers, n_in, n_out}, x.options());
+  at::Tensor grad_wt_buffers = at::zeros({n_buffers, n_in, lanes}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward_cpu", [&] {
     const auto p = LifParams<scalar_t>::make(tau_m, tau_s, threshold, resistance, t_end);
     const scalar_t* xp = x.data_ptr<scalar_t>();
-    const scalar_t* wp = wt.data_ptr<scalar_t>();
+    std::vector<scalar_t> wt(n_in * lanes);
+    cpu::padded_transpose(weight, lanes, wt.data());
+    const scalar_t* wp = wt.data();
     const scalar_t* gp = g.data_ptr<scalar_t>();
     const scalar_t* tp = st.data_ptr<scalar_t>();
     const scalar_t* cp = sc.data_ptr<scalar_t>();
     scalar_t* gip = grad_in.data_ptr<scalar_t>();
     scalar_t* gwp = grad_wt_buffers.data_ptr<scalar_t>();
     const int64_t chunk = (batch + n_buffers - 1) / n_buffers;
-    at::parallel_for(0, n_buffers, 1, [&](int64_t c0, int64_t c1) {
-      std::vector<InputEvent<scalar_t>> events;
-      std::vector<scalar_t> scratch;
-      std::vector<int64_t> next_spike;
-      for (int64_t c = c0; c < c1; ++c) {
-        for (int64_t b = c * chunk; b < std::min(batch, (c + 1) * chunk); ++b) {
-          const int64_t o = b * n_out * max_spikes;
-          collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events, /*validate=*/false);
-          backward_sample(events, wp, n_out, max_spikes, tp + o, cp + o, gp + o, p, input_grad, scratch, next_spike,
-                          gip + b * n_in * k_in, gwp + c * n_in * n_out);
-        }
+    cpu::run_tasks(n_buffers, [&](int64_t c) {
+      thread_local std::vector<InputEvent<scalar_t>> events;  // scratch, kept by the thread across calls
+      thread_local std::vector<scalar_t> scratch;
+      thread_local std::vector<int64_t> next_spike;
+      for (int64_t b = c * chunk; b < std::min(batch, (c + 1) * chunk); ++b) {
+        const int64_t o = b * n_out * max_spikes;
+        collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events, /*validate=*/false);
+        backward_sample(events, wp, n_out, lanes, max_spikes, tp + o, cp + o, gp + o, p, input_grad, scratch,
+                        next_spike, gip + b * n_in * k_in, gwp + c * n_in * lanes);
       }
     });
   });
-  at::Tensor grad_weight = grad_wt_buffers.sum(0).t().contiguous();
+  at::Tensor grad_weight = grad_wt_buffers.sum(0).narrow(1, 0, n_out).t().contiguous();
   return {grad_in, grad_weight};
 }
 

@@ -133,23 +133,47 @@ void insert_sorted(std::vector<InputEvent<T>>& events, InputEvent<T> event) {
   events[k] = event;
 }
 
-// Scratch per output neuron that forward_sample needs (its `state` argument holds this many T per neuron).
+// Neurons per row of the kernels' arrays: n_out rounded up to whole 64-byte vectors, so that the loops over a
+// layer's neurons run in full vectors without a scalar remainder (Yin-Yang's layers have 3 to 40 neurons).
+// The extra lanes have zero weights: they never fire and add exact zeros.
+inline int64_t lanes_for(int64_t n_out, int64_t element_size) {
+  const int64_t vector = 64 / element_size;
+  return (n_out + vector - 1) / vector * vector;
+}
+
+// weight [n_out, n_in] as the kernels read it: [n_in, lanes] (one input's synapses contiguous), zero padded,
+// into `out` (n_in * lanes values). Plain loops: a few small torch operators per layer would cost more than
+// a Yin-Yang sample.
+template <typename T>
+void padded_transpose(const at::Tensor& weight, int64_t lanes, T* out) {
+  const at::Tensor w = weight.contiguous();
+  const T* src = w.data_ptr<T>();
+  const int64_t n_out = w.size(0), n_in = w.size(1);
+  std::fill_n(out, n_in * lanes, T(0));
+  for (int64_t i = 0; i < n_out; ++i) {
+    for (int64_t j = 0; j < n_in; ++j) out[j * lanes + i] = src[i * n_in + j];
+  }
+}
+
+// Scratch per lane that forward_sample needs (its `state` argument holds this many T per lane).
 constexpr int64_t kForwardState = 5;
 
-// One sample through one layer. out_times / counts must be +inf / 0 filled. With `emitted`, also appends
-// the spikes that fit into out_times, time-sorted, as the next layer's input events (slot i * max_spikes + k).
+// One sample through one layer of n_out neurons; wt is [n_in, lanes] (padded_transpose). out_times / counts
+// must be +inf / 0 filled. With `emitted`, also appends the spikes that fit into out_times, time-sorted, as
+// the next layer's input events (slot i * max_spikes + k).
 template <typename T>
-void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t max_spikes,
-                    const LifParams<T>& params, T* state, T* out_times, T* out_currents, int64_t* counts,
-                    std::vector<InputEvent<T>>* emitted = nullptr) {
-  // Disjoint slices of one buffer; __restrict__ tells the compiler so, which lets it vectorise the loops.
-  const LifParams<T> p = params;
-  T* __restrict__ v = state;
-  T* __restrict__ cur = v + n_out;
-  T* __restrict__ v_end = cur + n_out;
-  T* __restrict__ i_end = v_end + n_out;
-  T* __restrict__ maybe = i_end + n_out;  // 1 where a crossing is possible on the current interval
-  std::fill(state, state + 2 * n_out, T(0));
+void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t lanes,
+                    int64_t max_spikes, const LifParams<T>& params, T* state, T* out_times, T* out_currents,
+                    int64_t* counts, std::vector<InputEvent<T>>* emitted = nullptr) {
+  const LifParams<T> p = params;  // a local copy cannot alias the arrays
+  // The state at the current time and at the next event; the two swap roles at every event, so that the
+  // neurons that do not fire need no copy.
+  T* v = state;
+  T* cur = v + lanes;
+  T* v_next = cur + lanes;
+  T* cur_next = v_next + lanes;
+  T* __restrict__ maybe = cur_next + lanes;  // 1 where a crossing is possible on the current interval
+  std::fill(state, state + 2 * lanes, T(0));
   if (emitted) emitted->clear();
   const size_t n_events = events.size();
   size_t e = 0;
@@ -160,74 +184,84 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
     const T span = t_next - t_prev;
     if (span > T(0) && e > 0) {  // before the first event the state is zero: nothing can happen
       const T em = std::exp(-span / p.tau_m), es = synaptic_decay(em, p);
-      // Pass 1 (branch-free, vectorisable): the state at t_next if no neuron fires, and whether it might.
+      // Pass 1 (branch-free, vectorised): the state at t_next if no neuron fires, and whether it might.
       int64_t candidates = 0;  // an integer: a floating-point sum would not vectorise (in-order adds)
-      for (int64_t i = 0; i < n_out; ++i) {
-        const T ve = membrane(v[i], p.kappa * cur[i], em, es), ie = cur[i] * es;
-        const bool crossing = crossing_possible(v[i], cur[i], ve, ie, p);
-        maybe[i] = crossing ? T(1) : T(0);
-        v_end[i] = ve;
-        i_end[i] = ie;
-        candidates += crossing;
-      }
-      if (candidates == 0) {
-        std::copy(v_end, v_end + 2 * n_out, v);  // v_end, i_end are laid out like v, cur
-      } else {
-        // Pass 2: exact crossing search where one is possible.
-        for (int64_t i = 0; i < n_out; ++i) {
-          if (maybe[i] == T(0)) {
-            v[i] = v_end[i];
-            cur[i] = i_end[i];
-            continue;
-          }
-          const int64_t before = counts[i];
-          T* times = out_times + i * max_spikes;
-          advance_neuron(v[i], cur[i], t_prev, span, em, es, p, max_spikes, times, out_currents + i * max_spikes,
-                         counts[i]);
-          for (int64_t k = before; emitted && k < std::min(counts[i], max_spikes); ++k) {
-            insert_sorted(*emitted, {times[k], int32_t(i), int32_t(i * max_spikes + k)});
-          }
+      {
+        const T* __restrict__ v0 = v;
+        const T* __restrict__ i0 = cur;
+        T* __restrict__ v1 = v_next;
+        T* __restrict__ i1 = cur_next;
+        for (int64_t i = 0; i < lanes; ++i) {
+          const T ve = membrane(v0[i], p.kappa * i0[i], em, es), ie = i0[i] * es;
+          const bool crossing = crossing_possible(v0[i], i0[i], ve, ie, p);
+          maybe[i] = crossing ? T(1) : T(0);
+          v1[i] = ve;
+          i1[i] = ie;
+          candidates += crossing;
         }
       }
+      // Pass 2: exact crossing search where one is possible (padding lanes never reach threshold > 0 from
+      // V = I = 0, and are skipped in case it is not positive).
+      for (int64_t i = 0; candidates > 0 && i < n_out; ++i) {
+        if (maybe[i] == T(0)) continue;
+        const int64_t before = counts[i];
+        T* times = out_times + i * max_spikes;
+        T vi = v[i], ci = cur[i];
+        advance_neuron(vi, ci, t_prev, span, em, es, p, max_spikes, times, out_currents + i * max_spikes, counts[i]);
+        v_next[i] = vi;
+        cur_next[i] = ci;
+        for (int64_t k = before; emitted && k < std::min(counts[i], max_spikes); ++k) {
+          insert_sorted(*emitted, {times[k], int32_t(i), int32_t(i * max_spikes + k)});
+        }
+      }
+      std::swap(v, v_next);
+      std::swap(cur, cur_next);
     }
     if (last) break;
     for (; e < n_events && events[e].time == t_next; ++e) {  // simultaneous inputs merge into one event
-      const T* w = wt + events[e].source * n_out;
-      for (int64_t i = 0; i < n_out; ++i) cur[i] += w[i];
+      const T* __restrict__ w = wt + events[e].source * lanes;
+      T* __restrict__ c = cur;
+      for (int64_t i = 0; i < lanes; ++i) c[i] += w[i];
     }
     t_prev = t_next;
   }
 }
 
+// The EventProp adjoint of forward_sample, backwards through the sample's events; wt is [n_in, lanes].
+// Adds -tau_s lambda_I (dL/dW) to grad_wt [n_in, lanes] (unless null) at every input spike and, with
+// input_grad, dL/dt of each input spike to grad_in at its slot (the caller's buffer may already hold the
+// loss's own gradient for it).
 template <typename T>
-void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t max_spikes,
-                     const T* times, const T* currents, const T* grad_times, const LifParams<T>& params,
-                     bool input_grad, std::vector<T>& scratch, std::vector<int64_t>& next_spike, T* grad_in,
-                     T* grad_wt) {
-  scratch.assign(5 * n_out, T(0));
+void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t lanes,
+                     int64_t max_spikes, const T* times, const T* currents, const T* grad_times,
+                     const LifParams<T>& params, bool input_grad, std::vector<T>& scratch,
+                     std::vector<int64_t>& next_spike, T* grad_in, T* grad_wt) {
+  scratch.assign(5 * lanes, T(0));
   // Disjoint slices of one buffer; __restrict__ tells the compiler so, which lets it vectorise the loops.
   const LifParams<T> p = params;  // a local copy cannot alias the arrays either
   T* __restrict__ lv = scratch.data();
-  T* __restrict__ li = lv + n_out;
-  T* __restrict__ coupling = li + n_out;      // R lambda_V - lambda_I: the input-time gradient per unit weight
-  T* __restrict__ weight_grad = coupling + n_out;  // -tau_s lambda_I: the weight gradient per input spike
-  T* __restrict__ next_time = weight_grad + n_out; // time of the latest own spike not yet crossed, -inf if none
+  T* __restrict__ li = lv + lanes;
+  T* __restrict__ coupling = li + lanes;      // R lambda_V - lambda_I: the input-time gradient per unit weight
+  T* __restrict__ weight_grad = coupling + lanes;  // -tau_s lambda_I: the weight gradient per input spike
+  T* __restrict__ next_time = weight_grad + lanes; // time of the latest own spike not yet crossed, -inf if none
   next_spike.resize(n_out);
-  for (int64_t i = 0; i < n_out; ++i) {
-    const T* row = times + i * max_spikes;
+  for (int64_t i = 0; i < lanes; ++i) {
     int64_t k = 0;
-    while (k < max_spikes && row[k] < p.t_end) ++k;
-    next_spike[i] = k - 1;
-    next_time[i] = k > 0 ? row[k - 1] : -std::numeric_limits<T>::infinity();
+    if (i < n_out) {
+      const T* row = times + i * max_spikes;
+      while (k < max_spikes && row[k] < p.t_end) ++k;
+      next_spike[i] = k - 1;
+    }
+    next_time[i] = k > 0 ? times[i * max_spikes + k - 1] : -std::numeric_limits<T>::infinity();
   }
   T t_cur = p.t_end;
   size_t e = events.size();
   while (e > 0) {
     const T t_g = events[e - 1].time;
     const T em = std::exp(-(t_cur - t_g) / p.tau_m), es = synaptic_decay(em, p);
-    // Pass 1 (vectorisable): plain decay for the neurons that did not fire in (t_g, t_cur].
+    // Pass 1 (vectorised): plain decay for the neurons that did not fire in (t_g, t_cur].
     int64_t fired = 0;
-    for (int64_t i = 0; i < n_out; ++i) {
+    for (int64_t i = 0; i < lanes; ++i) {
       const bool keep = next_time[i] > t_g;
       T lvi = lv[i], lii = li[i];
       adjoint_decay(lvi, lii, em, es, p);
@@ -244,23 +278,22 @@ void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int6
         --fired;
       }
     }
-    for (int64_t i = 0; i < n_out; ++i) {
+    for (int64_t i = 0; i < lanes; ++i) {
       coupling[i] = p.resistance * lv[i] - li[i];
       weight_grad[i] = -p.tau_s * li[i];
     }
     for (; e > 0 && events[e - 1].time == t_g; --e) {
       const InputEvent<T>& ev = events[e - 1];
       if (grad_wt) {
-        T* gw = grad_wt + ev.source * n_out;
-#pragma omp simd
-        for (int64_t i = 0; i < n_out; ++i) gw[i] += weight_grad[i];
+        T* __restrict__ gw = grad_wt + ev.source * lanes;
+        for (int64_t i = 0; i < lanes; ++i) gw[i] += weight_grad[i];
       }
       if (input_grad) {
-        const T* w = wt + ev.source * n_out;
+        const T* __restrict__ w = wt + ev.source * lanes;
         T acc = T(0);
 #pragma omp simd reduction(+ : acc)
-        for (int64_t i = 0; i < n_out; ++i) acc += w[i] * coupling[i];
-        grad_in[ev.slot] += acc;  // the caller's buffer may already hold the loss's own gradient
+        for (int64_t i = 0; i < lanes; ++i) acc += w[i] * coupling[i];
+        grad_in[ev.slot] += acc;
       }
     }
     t_cur = t_g;

@@ -64,10 +64,20 @@ struct LifParams {
   }
 };
 
+// x^n by squaring: the default ratio's x^4 and x^2 (for every neuron at every event, and in every step of
+// the crossing search) as a chain of two multiplies and one, without a loop.
 template <typename T>
 SNN_HD T integer_power(T x, int n) {
-  T y = T(1);
-  for (int k = 0; k < n; ++k) y *= x;
+  if (n == 4) {
+    const T x2 = x * x;
+    return x2 * x2;
+  }
+  if (n == 2) return x * x;
+  T y = (n & 1) ? x : T(1);
+  for (n >>= 1; n > 0; n >>= 1) {
+    x *= x;
+    if (n & 1) y *= x;
+  }
   return y;
 }
 

@@ -5,15 +5,14 @@
 // core's cache from its forward pass to its backward pass. The loss is exactly snn::spike_loss's
 // (loss_sample.h), so the operators agree with their compositions to the last bit.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
-#include <atomic>
 #include <vector>
 
 #include "loss_sample.h"
 #include "network_sample.h"
+#include "workers.h"
 
 namespace snn {
 namespace {
@@ -39,44 +38,38 @@ void check_network(const at::Tensor& input_times, at::TensorList weights, at::In
 }
 
 cpu::Stack stack_of(const at::Tensor& x, at::TensorList weights, at::IntArrayRef max_spikes) {
-  cpu::Stack s{x.size(1), x.size(2), {}, {}};
+  cpu::Stack s{x.size(1), x.size(2), {}, {}, {}};
   for (size_t l = 0; l < weights.size(); ++l) {
     s.n.push_back(weights[l].size(0));
     s.k.push_back(max_spikes[l]);
+    s.lanes.push_back(cpu::lanes_for(weights[l].size(0), x.element_size()));
   }
   return s;
 }
 
-// The weights as [n_in, n_out] (one input's synapses contiguous, as the event loops read them).
-TensorVector transposed(at::TensorList weights) {
-  TensorVector wt;
-  for (const auto& w : weights) wt.push_back(w.t().contiguous());
-  return wt;
-}
-
+// Every layer's weights as the event loops read them (padded_transpose), in one buffer.
 template <typename T>
-std::vector<const T*> pointers(const TensorVector& tensors) {
-  std::vector<const T*> out;
-  for (const auto& t : tensors) out.push_back(t.data_ptr<T>());
-  return out;
-}
+struct PaddedWeights {
+  std::vector<T> buffer;
+  std::vector<const T*> layers;
+
+  PaddedWeights(at::TensorList weights, const cpu::Stack& s) {
+    std::vector<int64_t> offsets;
+    for (int64_t l = 0; l < s.layers(); ++l) {
+      offsets.push_back(buffer.size());
+      buffer.resize(buffer.size() + s.inputs(l) * s.lanes[l]);
+    }
+    for (int64_t l = 0; l < s.layers(); ++l) {
+      cpu::padded_transpose(weights[l], s.lanes[l], buffer.data() + offsets[l]);
+      layers.push_back(buffer.data() + offsets[l]);
+    }
+  }
+};
 
 int64_t worker_count(int64_t batch) { return std::min<int64_t>(at::get_num_threads(), std::max<int64_t>(batch, 1)); }
 
-// Runs fn(task) for task in [0, n_tasks), each worker taking the next task when it finishes one: samples
-// differ several-fold in spike count, and a static split would leave a thread idle at the end.
-template <typename Fn>
-void for_each_task(int64_t n_tasks, int64_t workers, const Fn& fn) {
-  std::atomic<int64_t> next{0};
-  at::parallel_for(0, workers, 1, [&](int64_t w0, int64_t w1) {
-    for (int64_t w = w0; w < w1; ++w) {
-      for (int64_t task = next++; task < n_tasks; task = next++) fn(task);
-    }
-  });
-}
-
 // Weight gradients summed per chunk of consecutive samples into the chunk's own buffer (per layer
-// [n_in, n_out], as the adjoint writes them), then over the chunks in order: the same bits whichever worker
+// [n_in, lanes], as the adjoint writes them), then over the chunks in order: the same bits whichever worker
 // takes which chunk. Several chunks per worker balance the load where the buffers are small; one per worker
 // where they are large (MNIST's first layer alone is 1.75 MB in float64), so that zeroing and summing them
 // stays a small part of the step.
@@ -86,10 +79,10 @@ struct GradientChunks {
   std::vector<int64_t> offsets;  // of each layer in a chunk's buffer
   std::vector<T> buffer;
 
-  GradientChunks(at::TensorList weights, int64_t batch, int64_t workers, bool wanted) {
-    for (const auto& w : weights) {
+  GradientChunks(const cpu::Stack& s, int64_t batch, int64_t workers, bool wanted) {
+    for (int64_t l = 0; l < s.layers(); ++l) {
       offsets.push_back(size);
-      size += w.numel();
+      size += s.inputs(l) * s.lanes[l];
     }
     const int64_t per_worker = size * int64_t(sizeof(T)) <= (int64_t(1) << 17) ? 4 : 1;
     chunks = std::max<int64_t>(1, std::min<int64_t>(batch, workers * per_worker));
@@ -105,18 +98,19 @@ struct GradientChunks {
   }
 
   // dL/dW per layer as [n_out, n_in]: the chunks summed in order while transposing, rows in parallel.
-  TensorVector reduce(at::TensorList weights) const {
+  TensorVector reduce(at::TensorList weights, const cpu::Stack& s) const {
     TensorVector grads;
     for (size_t l = 0; l < weights.size(); ++l) {
-      const int64_t n_out = weights[l].size(0), n_in = weights[l].size(1);
+      const int64_t n_out = weights[l].size(0), n_in = weights[l].size(1), lanes = s.lanes[l];
       at::Tensor g = at::empty({n_out, n_in}, weights[l].options().memory_format(at::MemoryFormat::Contiguous));
       T* out = g.data_ptr<T>();
       const T* src = buffer.data() + offsets[l];
-      at::parallel_for(0, n_out, std::max<int64_t>(1, 16384 / std::max<int64_t>(n_in, 1)), [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
+      const int64_t rows = std::max<int64_t>(1, 16384 / std::max<int64_t>(n_in * chunks, 1));  // per task
+      cpu::run_tasks((n_out + rows - 1) / rows, [&](int64_t task) {
+        for (int64_t i = task * rows; i < std::min(n_out, (task + 1) * rows); ++i) {
           for (int64_t j = 0; j < n_in; ++j) {
-            T total = src[j * n_out + i];
-            for (int64_t c = 1; c < chunks; ++c) total += src[c * size + j * n_out + i];
+            T total = src[j * lanes + i];
+            for (int64_t c = 1; c < chunks; ++c) total += src[c * size + j * lanes + i];
             out[i * n_in + j] = total;
           }
         }
@@ -176,9 +170,9 @@ std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forwa
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_forward_cpu", [&] {
     using T = scalar_t;
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
-    const TensorVector wt = transposed(weights);
-    const std::vector<const T*> w = pointers<T>(wt);
-    for_each_task(x.size(0), worker_count(x.size(0)), [&](int64_t b) {
+    const PaddedWeights<T> padded(weights, s);
+    const std::vector<const T*>& w = padded.layers;
+    cpu::run_tasks(x.size(0), [&](int64_t b) {
       cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
       cpu::forward_stack(x.data_ptr<T>() + b * s.input_slots(0), s, w, p, rows_of(b, s, out, scratch), scratch);
       for (int64_t l = 0; l < s.layers(); ++l) {
@@ -221,12 +215,12 @@ std::tuple<at::Tensor, at::Tensor, TensorVector, TensorVector, at::Tensor, Tenso
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
     const LossParams<T> lp{kind, T(alpha), T(eta), T(tau_0), T(tau_1), T(t_end)};
     const T inv_batch = batch ? T(1) / T(batch) : T(0);
-    const TensorVector wt = transposed(weights);
-    const std::vector<const T*> w = pointers<T>(wt);
+    const PaddedWeights<T> padded(weights, s);
+    const std::vector<const T*>& w = padded.layers;
     const int64_t workers = worker_count(batch);
-    GradientChunks<T> chunks(weights, batch, workers, weight_grad);
+    GradientChunks<T> chunks(s, batch, workers, weight_grad);
     std::vector<T> sample_losses(batch);
-    for_each_task(chunks.chunks, workers, [&](int64_t c) {
+    cpu::run_tasks(chunks.chunks, [&](int64_t c) {
       cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
       const std::vector<T*> grad_wt = chunks.of_chunk(c);
       std::vector<T> loss_scratch(2 * n_out);
@@ -251,7 +245,7 @@ std::tuple<at::Tensor, at::Tensor, TensorVector, TensorVector, at::Tensor, Tenso
     T total = 0;  // summed in sample order: the same loss whatever the thread count
     for (const T value : sample_losses) total += value;
     loss.fill_(total * inv_batch);
-    if (weight_grad) grad_weights = chunks.reduce(weights);
+    if (weight_grad) grad_weights = chunks.reduce(weights, s);
   });
   return {loss, excess_spikes(out.counts, max_spikes), out.times, out.counts, grad_input, grad_weights};
 }
@@ -291,10 +285,10 @@ std::tuple<at::Tensor, TensorVector> network_backward_cpu(at::TensorList grad_ti
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_backward_cpu", [&] {
     using T = scalar_t;
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
-    const TensorVector wt = transposed(weights);
-    const std::vector<const T*> w = pointers<T>(wt);
-    GradientChunks<T> chunks(weights, batch, worker_count(batch), /*wanted=*/true);
-    for_each_task(chunks.chunks, worker_count(batch), [&](int64_t c) {
+    const PaddedWeights<T> padded(weights, s);
+    const std::vector<const T*>& w = padded.layers;
+    GradientChunks<T> chunks(s, batch, worker_count(batch), /*wanted=*/true);
+    cpu::run_tasks(chunks.chunks, [&](int64_t c) {
       cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
       const std::vector<T*> grad_wt = chunks.of_chunk(c);
       for (int64_t b = c * chunks.samples_per_chunk; b < std::min(batch, (c + 1) * chunks.samples_per_chunk); ++b) {
@@ -312,7 +306,7 @@ std::tuple<at::Tensor, TensorVector> network_backward_cpu(at::TensorList grad_ti
                             input_grad ? grad_in.data_ptr<T>() + b * s.input_slots(0) : nullptr);
       }
     });
-    grad_weights = chunks.reduce(weights);
+    grad_weights = chunks.reduce(weights, s);
   });
   return {grad_in, grad_weights};
 }

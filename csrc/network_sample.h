@@ -14,11 +14,11 @@
 namespace snn {
 namespace cpu {
 
-// Sizes of a stack: layer l has n[l] neurons keeping up to k[l] spikes each; its input is n[l-1] x k[l-1]
-// (n_in x k_in for layer 0).
+// Sizes of a stack: layer l has n[l] neurons keeping up to k[l] spikes each, in rows of lanes[l] (lanes_for);
+// its input is n[l-1] x k[l-1] (n_in x k_in for layer 0).
 struct Stack {
   int64_t n_in, k_in;
-  std::vector<int64_t> n, k;
+  std::vector<int64_t> n, k, lanes;
   int64_t layers() const { return int64_t(n.size()); }
   int64_t inputs(int64_t l) const { return l == 0 ? n_in : n[l - 1]; }
   int64_t input_slots(int64_t l) const { return l == 0 ? n_in * k_in : n[l - 1] * k[l - 1]; }
@@ -53,7 +53,8 @@ struct SampleOutputs {
   std::vector<int64_t*> counts;
 };
 
-// Forward through every layer. `input` is the sample's [n_in, k_in] row (checked while read: NaN, order).
+// Forward through every layer (wt[l]: padded_transpose of layer l's weight). `input` is the sample's
+// [n_in, k_in] row (checked while read: NaN, order).
 // Leaves each layer's input events in scratch.events for the backward pass.
 template <typename T>
 void forward_stack(const T* input, const Stack& s, const std::vector<const T*>& wt, const LifParams<T>& p,
@@ -61,17 +62,17 @@ void forward_stack(const T* input, const Stack& s, const std::vector<const T*>& 
   collect_events(input, s.n_in, s.k_in, p.t_end, scratch.events[0], /*validate=*/true);
   for (int64_t l = 0; l < s.layers(); ++l) {
     const int64_t n_out = s.n[l], k = s.k[l];
-    scratch.state.resize(std::max<size_t>(scratch.state.size(), kForwardState * n_out));
+    scratch.state.resize(std::max<size_t>(scratch.state.size(), kForwardState * s.lanes[l]));
     std::fill_n(out.times[l], n_out * k, std::numeric_limits<T>::infinity());
     std::fill_n(out.counts[l], n_out, int64_t(0));
-    forward_sample(scratch.events[l], wt[l], n_out, k, p, scratch.state.data(), out.times[l], out.currents[l],
+    forward_sample(scratch.events[l], wt[l], n_out, s.lanes[l], k, p, scratch.state.data(), out.times[l], out.currents[l],
                    out.counts[l], l + 1 < s.layers() ? &scratch.events[l + 1] : nullptr);
   }
 }
 
 // EventProp back through every layer, given scratch.events from forward_stack (or restored) and
 // scratch.grad_times holding dL/d(spike times) of every layer (the loss's own gradient; the hidden layers'
-// entries grow by what the layer above sends down). Adds dL/dW^T (layer l: [n_in, n_out]) to grad_wt[l] and,
+// entries grow by what the layer above sends down). Adds dL/dW^T (layer l: [n_in, lanes]) to grad_wt[l] and,
 // when grad_input is not null, dL/d(input times) to the sample's grad_input row.
 template <typename T>
 void backward_stack(const Stack& s, const std::vector<const T*>& wt, const std::vector<const T*>& times,
@@ -79,7 +80,7 @@ void backward_stack(const Stack& s, const std::vector<const T*>& wt, const std::
                     const std::vector<T*>& grad_wt, T* grad_input) {
   for (int64_t l = s.layers() - 1; l >= 0; --l) {
     T* below = l > 0 ? scratch.grad_times[l - 1].data() : grad_input;
-    backward_sample(scratch.events[l], wt[l], s.n[l], s.k[l], times[l], currents[l], scratch.grad_times[l].data(), p,
+    backward_sample(scratch.events[l], wt[l], s.n[l], s.lanes[l], s.k[l], times[l], currents[l], scratch.grad_times[l].data(), p,
                     below != nullptr, scratch.adjoint, scratch.next_spike, below, grad_wt[l]);
   }
 }

@@ -13,6 +13,7 @@ Choices the paper leaves open (SPEC.md has the rest):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -93,6 +94,19 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)  # readers (dashboards, the search service) never see half a file
 
 
+@contextlib.contextmanager
+def _single_threaded_torch():
+    """torch's own operators on one thread: Adam's CPU kernels open OpenMP parallel regions even for a few
+    thousand parameters, after which OpenMP's idle threads spin for milliseconds, taking a core from the next
+    step's kernel (csrc/workers.h runs the snn kernels on threads of their own)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _train_epoch(model, optimizer, loss_fn, dataset, config, generator, advance) -> tuple[float, int]:
     model.train()
     weight = model.layers[0].weight
@@ -105,7 +119,8 @@ def _train_epoch(model, optimizer, loss_fn, dataset, config, generator, advance)
             labels = labels.to(weight.device)
             optimizer.zero_grad(set_to_none=True)
             loss = model.loss_backward(inputs.to(device=weight.device, dtype=weight.dtype), labels, loss_fn)
-            optimizer.step()
+            with _single_threaded_torch():
+                optimizer.step()
             total += loss.detach().double() * len(labels)
             n += len(labels)
             advance(loss.detach())
