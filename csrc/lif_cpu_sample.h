@@ -160,11 +160,12 @@ constexpr int64_t kForwardState = 5;
 
 // One sample through one layer of n_out neurons; wt is [n_in, lanes] (padded_transpose). out_times / counts
 // must be +inf / 0 filled. With `emitted`, also appends the spikes that fit into out_times, time-sorted, as
-// the next layer's input events (slot i * max_spikes + k).
+// the next layer's input events (slot i * max_spikes + k). With `decays`, also keeps e^{-span/tau_m} of
+// every interval between events, which backward_sample needs again.
 template <typename T>
 void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t lanes,
                     int64_t max_spikes, const LifParams<T>& params, T* state, T* out_times, T* out_currents,
-                    int64_t* counts, std::vector<InputEvent<T>>* emitted = nullptr) {
+                    int64_t* counts, std::vector<InputEvent<T>>* emitted = nullptr, std::vector<T>* decays = nullptr) {
   const LifParams<T> p = params;  // a local copy cannot alias the arrays
   // The state at the current time and at the next event; the two swap roles at every event, so that the
   // neurons that do not fire need no copy.
@@ -175,6 +176,7 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
   T* __restrict__ maybe = cur_next + lanes;  // 1 where a crossing is possible on the current interval
   std::fill(state, state + 2 * lanes, T(0));
   if (emitted) emitted->clear();
+  if (decays) decays->clear();
   const size_t n_events = events.size();
   size_t e = 0;
   T t_prev = T(0);
@@ -184,6 +186,7 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
     const T span = t_next - t_prev;
     if (span > T(0) && e > 0) {  // before the first event the state is zero: nothing can happen
       const T em = std::exp(-span / p.tau_m), es = synaptic_decay(em, p);
+      if (decays) decays->push_back(em);
       // Pass 1 (branch-free, vectorised): the state at t_next if no neuron fires, and whether it might.
       int64_t candidates = 0;  // an integer: a floating-point sum would not vectorise (in-order adds)
       {
@@ -230,12 +233,12 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
 // The EventProp adjoint of forward_sample, backwards through the sample's events; wt is [n_in, lanes].
 // Adds -tau_s lambda_I (dL/dW) to grad_wt [n_in, lanes] (unless null) at every input spike and, with
 // input_grad, dL/dt of each input spike to grad_in at its slot (the caller's buffer may already hold the
-// loss's own gradient for it).
+// loss's own gradient for it). `decays`, if given, are forward_sample's (the same intervals, in reverse).
 template <typename T>
 void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t lanes,
                      int64_t max_spikes, const T* times, const T* currents, const T* grad_times,
                      const LifParams<T>& params, bool input_grad, std::vector<T>& scratch,
-                     std::vector<int64_t>& next_spike, T* grad_in, T* grad_wt) {
+                     std::vector<int64_t>& next_spike, T* grad_in, T* grad_wt, const std::vector<T>* decays = nullptr) {
   scratch.assign(5 * lanes, T(0));
   // Disjoint slices of one buffer; __restrict__ tells the compiler so, which lets it vectorise the loops.
   const LifParams<T> p = params;  // a local copy cannot alias the arrays either
@@ -256,9 +259,12 @@ void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int6
   }
   T t_cur = p.t_end;
   size_t e = events.size();
+  int64_t interval = decays ? int64_t(decays->size()) : 0;
   while (e > 0) {
     const T t_g = events[e - 1].time;
-    const T em = std::exp(-(t_cur - t_g) / p.tau_m), es = synaptic_decay(em, p);
+    // forward_sample computed this very number (same operands) for the same interval
+    const T em = --interval >= 0 ? (*decays)[interval] : std::exp(-(t_cur - t_g) / p.tau_m);
+    const T es = synaptic_decay(em, p);
     // Pass 1 (vectorised): plain decay for the neurons that did not fire in (t_g, t_cur].
     int64_t fired = 0;
     for (int64_t i = 0; i < lanes; ++i) {

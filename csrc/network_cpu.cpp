@@ -303,7 +303,7 @@ std::tuple<at::Tensor, TensorVector> network_backward_cpu(at::TensorList grad_ti
           std::copy_n(g[l].data_ptr<T>() + o, s.spike_slots(l), scratch.grad_times[l].data());
         }
         cpu::backward_stack(s, w, sample_times, sample_currents, p, scratch, grad_wt,
-                            input_grad ? grad_in.data_ptr<T>() + b * s.input_slots(0) : nullptr);
+                            input_grad ? grad_in.data_ptr<T>() + b * s.input_slots(0) : nullptr, /*restored=*/true);
       }
     });
     grad_weights = chunks.reduce(weights, s);

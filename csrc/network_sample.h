@@ -31,6 +31,7 @@ struct SampleScratch {
   std::vector<std::vector<InputEvent<T>>> events;  // [layer]: the layer's input events, time-sorted
   std::vector<std::vector<T>> currents;            // [layer]: synaptic current at each kept spike
   std::vector<std::vector<T>> grad_times;          // [layer]: dL/d(spike time) of each kept spike
+  std::vector<std::vector<T>> decays;              // [layer]: e^{-span/tau_m} per interval (forward_sample)
   std::vector<T> state, adjoint;
   std::vector<int64_t> next_spike;
 
@@ -38,6 +39,7 @@ struct SampleScratch {
     events.resize(s.layers());
     currents.resize(s.layers());
     grad_times.resize(s.layers());
+    decays.resize(s.layers());
     for (int64_t l = 0; l < s.layers(); ++l) {
       events[l].reserve(s.input_slots(l));
       currents[l].resize(s.spike_slots(l));
@@ -66,22 +68,23 @@ void forward_stack(const T* input, const Stack& s, const std::vector<const T*>& 
     std::fill_n(out.times[l], n_out * k, std::numeric_limits<T>::infinity());
     std::fill_n(out.counts[l], n_out, int64_t(0));
     forward_sample(scratch.events[l], wt[l], n_out, s.lanes[l], k, p, scratch.state.data(), out.times[l], out.currents[l],
-                   out.counts[l], l + 1 < s.layers() ? &scratch.events[l + 1] : nullptr);
+                   out.counts[l], l + 1 < s.layers() ? &scratch.events[l + 1] : nullptr, &scratch.decays[l]);
   }
 }
 
-// EventProp back through every layer, given scratch.events from forward_stack (or restored) and
-// scratch.grad_times holding dL/d(spike times) of every layer (the loss's own gradient; the hidden layers'
-// entries grow by what the layer above sends down). Adds dL/dW^T (layer l: [n_in, lanes]) to grad_wt[l] and,
+// EventProp back through every layer, given scratch.events (and decays) from forward_stack, or the events
+// restored from a forward call's event orders (`restored`), and scratch.grad_times holding dL/d(spike times)
+// of every layer (the loss's own gradient; the hidden layers' entries grow by what the layer above sends down). Adds dL/dW^T (layer l: [n_in, lanes]) to grad_wt[l] and,
 // when grad_input is not null, dL/d(input times) to the sample's grad_input row.
 template <typename T>
 void backward_stack(const Stack& s, const std::vector<const T*>& wt, const std::vector<const T*>& times,
                     const std::vector<const T*>& currents, const LifParams<T>& p, SampleScratch<T>& scratch,
-                    const std::vector<T*>& grad_wt, T* grad_input) {
+                    const std::vector<T*>& grad_wt, T* grad_input, bool restored = false) {
   for (int64_t l = s.layers() - 1; l >= 0; --l) {
     T* below = l > 0 ? scratch.grad_times[l - 1].data() : grad_input;
-    backward_sample(scratch.events[l], wt[l], s.n[l], s.lanes[l], s.k[l], times[l], currents[l], scratch.grad_times[l].data(), p,
-                    below != nullptr, scratch.adjoint, scratch.next_spike, below, grad_wt[l]);
+    backward_sample(scratch.events[l], wt[l], s.n[l], s.lanes[l], s.k[l], times[l], currents[l],
+                    scratch.grad_times[l].data(), p, below != nullptr, scratch.adjoint, scratch.next_spike, below,
+                    grad_wt[l], restored ? nullptr : &scratch.decays[l]);
   }
 }
 
