@@ -6,7 +6,6 @@ the first import on a machine pays the ~30 s compile; a one-line message says so
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import threading
@@ -107,12 +106,12 @@ def load_kernels(cuda: bool | None = None) -> None:
             _loaded.add("snn_cuda")
 
 
-@functools.cache  # asked every training step; the answer is fixed once the kernels are loaded
 def has_kernel(operator: str, device_type: str) -> bool:
     """Whether ``snn::<operator>`` has a kernel for tensors on ``device_type`` ("cpu", "cuda", ...) here."""
     if operator not in OPERATORS.get(device_type, ()):
         return False
-    load_kernels(cuda=device_type == "cuda" or None)
+    if f"snn_{device_type}" not in _loaded:  # asked every training step: two lookups once loaded
+        load_kernels(cuda=device_type == "cuda" or None)
     return f"snn_{device_type}" in _loaded
 
 

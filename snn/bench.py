@@ -3,7 +3,7 @@
 Times forward and forward+backward (the training loss L_A of the paper, so the backward pass carries the
 same gradients as in training) of Yin-Yang 5-40-25-13-3 at batch 32 and MNIST 784-280-160-70-10 at batch 20,
 with the paper's initialisation, and prints samples/s, spikes per neuron per layer and the spike-buffer
-overflow count. With ``--device cuda`` it also sweeps the batch size until throughput saturates and reports
+overflow count; then the time of one whole Yin-Yang training epoch with validation, as ``snn train`` runs it. With ``--device cuda`` it also sweeps the batch size until throughput saturates and reports
 the largest batch that fits in memory.
 
 Depends on torch alone (plus the project's kernels), so it runs on a bare GPU machine: MNIST-like inputs
@@ -130,6 +130,24 @@ def run_benchmark(
     return BenchResult(spec.name, str(device), batch_size, batch_size / t_forward, batch_size / t_train, counts, overflows)
 
 
+def yinyang_epoch_seconds(device: torch.device, dtype: torch.dtype) -> float:
+    """Wall time of one epoch of ``snn train`` in the paper's Yin-Yang 2-phase setting (the trainer's defaults:
+    5000 training samples at batch 32 with Adam, then the 1000 validation samples), as the trainer itself
+    reports it (``EpochReport.seconds``); the second of two epochs, so that start-up costs stay out."""
+    import tempfile
+
+    from snn.train import TrainConfig, train  # here: the trainer's console output needs rich, the rest does not
+
+    config = TrainConfig.from_dict({"device": str(device), "network": {"dtype": str(dtype).removeprefix("torch.")},
+                                    "schedule": {"epochs": 2, "switch_epoch": 2}})
+    with tempfile.TemporaryDirectory() as out:
+        return train(config, out, progress=False, evaluate_test=False).epochs[-1].seconds
+
+
+def _format_epoch(seconds: float) -> str:
+    return f"yinyang  epoch (5000 training + 1000 validation samples, paper 2-phase setting) {seconds:.2f} s"
+
+
 def _format(result: BenchResult) -> str:
     ns = ", ".join(f"{v:.2f}" for v in result.spikes_per_neuron)
     return (
@@ -198,9 +216,16 @@ def run(args: argparse.Namespace) -> int:
         print("  " + _format(result), flush=True)
         if args.sweep or device.type == "cuda":
             _batch_sweep(spec, inputs, device, dtype, lambda line: print("  " + line, flush=True))
+    epoch = None
+    if "yinyang" in names:
+        print("[epoch] one Yin-Yang training epoch with validation, as `snn train` runs it ...", flush=True)
+        epoch = yinyang_epoch_seconds(device, dtype)
+        print("  " + _format_epoch(epoch), flush=True)
     print("summary:")
     for result in results:
         print("  " + _format(result))
+    if epoch is not None:
+        print("  " + _format_epoch(epoch))
     return 0
 
 

@@ -13,7 +13,8 @@ class BenchCommand:
     description = (
         "Times forward and forward+backward (through the paper's L_A loss) of Yin-Yang 5-40-25-13-3 at batch 32 "
         "and MNIST 784-280-160-70-10 at batch 20, and prints samples/s, spikes per neuron per layer and the "
-        "spike-buffer overflow count. --device cuda also sweeps the batch size to saturation."
+        "spike-buffer overflow count, then the time of one Yin-Yang training epoch with validation as `snn train` "
+        "runs it. --device cuda also sweeps the batch size to saturation."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -1,5 +1,6 @@
 """``snn bench`` prints the figures the issue asks for: samples/s forward and forward+backward, spikes per
-neuron per layer and the overflow count, for both networks, and ends with a summary."""
+neuron per layer and the overflow count, for both networks, the time of a whole Yin-Yang training epoch, and
+ends with a summary."""
 
 import re
 import subprocess
@@ -14,8 +15,10 @@ def test_bench_prints_throughput_spikes_and_overflows():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     summary = lines[lines.index("summary:") + 1 :]
-    assert [line.split()[0] for line in summary] == ["yinyang", "mnist"]
-    for line in summary:
+    assert [line.split()[0] for line in summary] == ["yinyang", "mnist", "yinyang"]
+    epoch = re.search(r"epoch \(5000 training \+ 1000 validation samples.*\) ([\d.]+) s$", summary[-1])
+    assert epoch and float(epoch.group(1)) > 0
+    for line in summary[:2]:
         forward, train = (float(x.replace(",", "")) for x in re.findall(r"([\d,]+)/s", line))
         assert forward > 0 and train > 0  # figures only: their size is the benchmark's business, not a test's
         spikes = [float(x) for x in re.search(r"N_S per layer \[(.*)\]", line).group(1).split(",")]

@@ -131,3 +131,21 @@ def test_loss_backward_falls_back_to_the_tape_for_other_losses():
     assert torch.equal(loss, custom(reference(x), labels).detach())
     for a, b in zip(net.parameters(), reference.parameters()):
         assert torch.equal(a.grad, b.grad)
+
+
+def test_loss_backward_fills_grad_through_autograd_so_hooks_see_it():
+    # Hooks on the weights (what DDP and gradient clipping by hook build on) see the step's gradient.
+    net, x = _net(), _inputs(8)
+    labels = torch.arange(8) % 3
+    seen, accumulated = {}, {}
+
+    def record(store, index, grad) -> None:
+        store[index] = grad.clone()
+
+    for index, layer in enumerate(net.layers):
+        layer.weight.register_hook(lambda grad, index=index: record(seen, index, grad))
+        layer.weight.register_post_accumulate_grad_hook(lambda weight, index=index: record(accumulated, index, weight.grad))
+    net.loss_backward(x, labels, make_loss("L", **HYPER))
+    assert sorted(seen) == sorted(accumulated) == [0, 1, 2, 3]
+    for index, layer in enumerate(net.layers):
+        assert torch.equal(seen[index], layer.weight.grad) and torch.equal(accumulated[index], layer.weight.grad)

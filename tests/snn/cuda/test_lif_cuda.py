@@ -33,9 +33,29 @@ def cuda_backward(grad, x, w, times, currents, *args):
     return tuple(t.cpu() for t in torch.ops.snn.lif_backward(*moved, *args))
 
 
-def test_the_cuda_kernel_is_registered():
-    for op in ("snn::lif_forward", "snn::lif_backward"):
-        assert torch._C._dispatch_has_kernel_for_dispatch_key(op, "CUDA"), op
+def test_the_cuda_kernels_are_the_ones_the_kernel_table_lists():
+    from snn._ext import OPERATORS, has_kernel
+
+    x, w, k, *params = CASES[0].args(torch.float64, CUDA)
+    times, currents, _ = torch.ops.snn.lif_forward(x, w, k, *params)  # runs: the CUDA kernels are there
+    torch.ops.snn.lif_backward(torch.ones_like(times), x, w, times, currents, *params, True)
+    assert set(OPERATORS["cuda"]) == {"lif_forward", "lif_backward"} and has_kernel("lif_backward", "cuda")
+    labels = torch.zeros(x.shape[0], dtype=torch.long, device=CUDA)
+    orders = torch.full((x.shape[0], x.shape[1] * x.shape[2] + 1), -1, dtype=torch.int32, device=CUDA)
+    loss = (1, 1e-3, 0.1, 0.5, 6.4)
+    cpu_only = {  # listed for the CPU only: CUDA tensors are refused, not silently moved
+        "network_forward": lambda: torch.ops.snn.network_forward(x, [w], [k], *params),
+        "network_backward": lambda: torch.ops.snn.network_backward([times], x, [w], [times], [currents], [orders],
+                                                                   *params, False),
+        "network_forward_loss": lambda: torch.ops.snn.network_forward_loss(x, [w], [k], *params, labels, *loss,
+                                                                           False, False),
+        "spike_loss": lambda: torch.ops.snn.spike_loss([times], labels, *loss, params[-1]),
+    }
+    assert set(cpu_only) | set(OPERATORS["cuda"]) == set(OPERATORS["cpu"])
+    for name, call in cpu_only.items():
+        assert not has_kernel(name, "cuda"), name
+        with pytest.raises(NotImplementedError):
+            call()
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
