@@ -70,7 +70,7 @@ int64_t worker_count(int64_t batch) { return std::min<int64_t>(at::get_num_threa
 
 // Weight gradients summed per chunk of consecutive samples into the chunk's own buffer (per layer
 // [n_in, lanes], as the adjoint writes them), then over the chunks in order: the same bits whichever worker
-// takes which chunk. Several chunks per worker balance the load where the buffers are small; one per worker
+// takes which chunk. Eight chunks per worker balance the load where the buffers are small; one per worker
 // where they are large (MNIST's first layer alone is 1.75 MB in float64), so that zeroing and summing them
 // stays a small part of the step.
 template <typename T>
@@ -84,7 +84,7 @@ struct GradientChunks {
       offsets.push_back(size);
       size += s.inputs(l) * s.lanes[l];
     }
-    const int64_t per_worker = size * int64_t(sizeof(T)) <= (int64_t(1) << 17) ? 4 : 1;
+    const int64_t per_worker = size * int64_t(sizeof(T)) <= (int64_t(1) << 17) ? 8 : 1;
     chunks = std::max<int64_t>(1, std::min<int64_t>(batch, workers * per_worker));
     samples_per_chunk = (batch + chunks - 1) / chunks;
     chunks = batch ? (batch + samples_per_chunk - 1) / samples_per_chunk : 1;
@@ -97,24 +97,27 @@ struct GradientChunks {
     return out;
   }
 
-  // dL/dW per layer as [n_out, n_in]: the chunks summed in order while transposing, rows in parallel.
-  TensorVector reduce(at::TensorList weights, const cpu::Stack& s) const {
+  // dL/dW per layer as [n_out, n_in]: the chunks summed in chunk order into the first (contiguous, in
+  // parallel slices), then transposed.
+  TensorVector reduce(at::TensorList weights, const cpu::Stack& s) {
+    constexpr int64_t slice = 1 << 14;
+    T* sum = buffer.data();
+    cpu::run_tasks((size + slice - 1) / slice, [&](int64_t task) {
+      const int64_t begin = task * slice, end = std::min(size, begin + slice);
+      for (int64_t c = 1; c < chunks; ++c) {
+        const T* __restrict__ other = sum + c * size;
+        for (int64_t k = begin; k < end; ++k) sum[k] += other[k];
+      }
+    });
     TensorVector grads;
     for (size_t l = 0; l < weights.size(); ++l) {
       const int64_t n_out = weights[l].size(0), n_in = weights[l].size(1), lanes = s.lanes[l];
       at::Tensor g = at::empty({n_out, n_in}, weights[l].options().memory_format(at::MemoryFormat::Contiguous));
       T* out = g.data_ptr<T>();
-      const T* src = buffer.data() + offsets[l];
-      const int64_t rows = std::max<int64_t>(1, 16384 / std::max<int64_t>(n_in * chunks, 1));  // per task
-      cpu::run_tasks((n_out + rows - 1) / rows, [&](int64_t task) {
-        for (int64_t i = task * rows; i < std::min(n_out, (task + 1) * rows); ++i) {
-          for (int64_t j = 0; j < n_in; ++j) {
-            T total = src[j * lanes + i];
-            for (int64_t c = 1; c < chunks; ++c) total += src[c * size + j * lanes + i];
-            out[i * n_in + j] = total;
-          }
-        }
-      });
+      const T* src = sum + offsets[l];
+      for (int64_t j = 0; j < n_in; ++j) {
+        for (int64_t i = 0; i < n_out; ++i) out[i * n_in + j] = src[j * lanes + i];
+      }
       grads.push_back(g);
     }
     return grads;
