@@ -5,6 +5,7 @@
 // torch.library.register_autograd: the Python wrapper costs ~0.2 ms per call with tensor-list arguments, a
 // third of a Yin-Yang training step. The fake kernels are in snn/_ops.py.
 #include <ATen/ATen.h>
+#include <ATen/TensorSubclassLikeUtils.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
@@ -31,12 +32,35 @@ std::vector<double> saved_params(AutogradContext* ctx) { return ctx->saved_data[
 
 // One gradient per differentiable input first, then enough undefined ones for every other input (autograd
 // drops undefined extras), so the caller need not count the non-tensor arguments.
+//
+// materialize_grads_off: every Function here turns off autograd's zero-filling of the gradients its outputs
+// did not get (the spike times, counts and gradients a training step returns are not differentiated, and
+// filling MNIST-sized zeros each step costs more than the step's scaling) and handles undefined ones itself.
 variable_list gradients(TensorVector grads) {
   grads.resize(grads.size() + 32);
   return grads;
 }
 
 TensorVector slice(const variable_list& v, size_t begin, size_t n) { return TensorVector(v.begin() + begin, v.begin() + begin + n); }
+
+// g * grad_loss (a scalar) as a fresh tensor, which AccumulateGrad can keep as .grad without a copy. Plain CPU
+// tensors by a loop: at::mul opens an OpenMP parallel region for MNIST-sized gradients, and OpenMP's idle
+// threads then spin for milliseconds, taking a core from the next step's kernel (csrc/workers.h). Traced or
+// wrapped tensors (torch.compile, functorch) take at::mul.
+at::Tensor scaled(const at::Tensor& g, const at::Tensor& grad_loss) {
+  const bool plain = g.is_cpu() && grad_loss.is_cpu() && grad_loss.numel() == 1 && g.is_contiguous() &&
+                     g.scalar_type() == grad_loss.scalar_type() && at::isFloatingType(g.scalar_type()) &&
+                     !at::isTensorSubclassLike(g) && !at::isTensorSubclassLike(grad_loss);
+  if (!plain) return g * grad_loss;
+  at::Tensor out = at::empty_like(g);
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "scaled", [&] {
+    const scalar_t factor = grad_loss.item<scalar_t>();
+    const scalar_t* src = g.data_ptr<scalar_t>();
+    scalar_t* dst = out.data_ptr<scalar_t>();
+    for (int64_t i = 0; i < g.numel(); ++i) dst[i] = src[i] * factor;
+  });
+  return out;
+}
 
 class LifForward : public torch::autograd::Function<LifForward> {
  public:
@@ -48,6 +72,7 @@ class LifForward : public torch::autograd::Function<LifForward> {
         const at::Tensor&, const at::Tensor&, int64_t, double, double, double, double, double)>("snn::lif_forward");
     auto [times, currents, counts] = op.call(input_times, weight, max_spikes, tau_m, tau_s, threshold, resistance, t_end);
     ctx->mark_non_differentiable({currents, counts});
+    ctx->set_materialize_grads(false);  // see materialize_grads_off above
     ctx->save_for_backward({input_times, weight, times, currents});
     save_params(ctx, {tau_m, tau_s, threshold, resistance, t_end});
     return {times, currents, counts};
@@ -57,6 +82,7 @@ class LifForward : public torch::autograd::Function<LifForward> {
     static const auto op = find_op<std::tuple<at::Tensor, at::Tensor>(
         const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, double, double,
         double, double, double, bool)>("snn::lif_backward");
+    if (!grads[0].defined()) return gradients({});
     const auto saved = ctx->get_saved_variables();
     const auto p = saved_params(ctx);
     const bool input_grad = ctx->needs_input_grad(0);
@@ -88,6 +114,7 @@ class NetworkForward : public torch::autograd::Function<NetworkForward> {
     for (const TensorVector* group : {&times, &currents, &counts, &orders}) out.insert(out.end(), group->begin(), group->end());
     const size_t n = weights.size();
     ctx->mark_non_differentiable(slice(out, n, 3 * n));
+    ctx->set_materialize_grads(false);
     variable_list saved{input_times};
     saved.insert(saved.end(), weights.begin(), weights.end());
     saved.insert(saved.end(), out.begin(), out.begin() + 2 * n);  // times, currents
@@ -104,8 +131,10 @@ class NetworkForward : public torch::autograd::Function<NetworkForward> {
     const auto saved = ctx->get_saved_variables();
     const size_t n = (saved.size() - 1) / 4;
     const auto p = saved_params(ctx);
-    TensorVector grad_times;
-    for (size_t l = 0; l < n; ++l) grad_times.push_back(grads[l].contiguous());
+    TensorVector grad_times;  // a layer whose times got no gradient contributes none
+    for (size_t l = 0; l < n; ++l) {
+      grad_times.push_back(grads[l].defined() ? grads[l].contiguous() : at::zeros_like(saved[1 + n + l]));
+    }
     const bool input_grad = ctx->needs_input_grad(0);
     auto [grad_in, grad_weights] = op.call(grad_times, saved[0], slice(saved, 1, n), slice(saved, 1 + n, n),
                                            slice(saved, 1 + 2 * n, n), slice(saved, 1 + 3 * n, n), p[0], p[1], p[2],
@@ -143,6 +172,7 @@ class NetworkForwardLoss : public torch::autograd::Function<NetworkForwardLoss> 
     out.push_back(grad_input);
     out.insert(out.end(), grad_weights.begin(), grad_weights.end());
     ctx->mark_non_differentiable(slice(out, 1, out.size() - 1));
+    ctx->set_materialize_grads(false);
     variable_list saved{grad_input};
     saved.insert(saved.end(), grad_weights.begin(), grad_weights.end());
     ctx->save_for_backward(saved);
@@ -160,12 +190,10 @@ class NetworkForwardLoss : public torch::autograd::Function<NetworkForwardLoss> 
     TORCH_CHECK((input_grad || !ctx->needs_input_grad(0)) && (weight_grad || !weights_needed),
                 "snn::network_forward_loss computes gradients only where asked: call it with input_grad=True / "
                 "weight_grad=True to differentiate w.r.t. input_times / weights");
+    if (!grads[0].defined()) return gradients({});
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor& grad_loss = grads[0];
-    // A fresh tensor per gradient (also for loss.backward()'s grad_loss of 1): AccumulateGrad can then keep
-    // it as .grad instead of copying a tensor that the graph still holds.
-    TensorVector out{input_grad ? saved[0] * grad_loss : at::Tensor()};
-    for (int64_t l = 0; l < n; ++l) out.push_back(weight_grad ? saved[1 + l] * grad_loss : at::Tensor());
+    TensorVector out{input_grad ? scaled(saved[0], grads[0]) : at::Tensor()};
+    for (int64_t l = 0; l < n; ++l) out.push_back(weight_grad ? scaled(saved[1 + l], grads[0]) : at::Tensor());
     return gradients(out);
   }
 };
@@ -190,6 +218,7 @@ class SpikeLoss : public torch::autograd::Function<SpikeLoss> {
         at::TensorList, const at::Tensor&, int64_t, double, double, double, double, double)>("snn::spike_loss");
     auto [loss, grads] = op.call(layer_times, labels, kind, alpha, eta, tau_0, tau_1, t_end);
     ctx->mark_non_differentiable(grads);
+    ctx->set_materialize_grads(false);
     ctx->save_for_backward(grads);
     variable_list out{loss};
     out.insert(out.end(), grads.begin(), grads.end());
@@ -197,8 +226,9 @@ class SpikeLoss : public torch::autograd::Function<SpikeLoss> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return gradients({});
     TensorVector out;
-    for (const auto& g : ctx->get_saved_variables()) out.push_back(g * grads[0]);
+    for (const auto& g : ctx->get_saved_variables()) out.push_back(scaled(g, grads[0]));
     return gradients(out);
   }
 };

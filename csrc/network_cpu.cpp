@@ -134,7 +134,7 @@ Outputs allocate_outputs(const at::Tensor& x, const cpu::Stack& s, bool with_cur
   for (int64_t l = 0; l < s.layers(); ++l) {
     // Uninitialised: each sample's rows are filled by the task that computes them (see forward_stack).
     out.times.push_back(at::empty({batch, s.n[l], s.k[l]}, x.options()));
-    if (with_currents) out.currents.push_back(at::zeros({batch, s.n[l], s.k[l]}, x.options()));  // 0 where no spike
+    if (with_currents) out.currents.push_back(at::empty({batch, s.n[l], s.k[l]}, x.options()));  // see rows_of
     out.counts.push_back(at::empty({batch, s.n[l]}, x.options().dtype(at::kLong)));
   }
   return out;
@@ -168,10 +168,8 @@ std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forwa
   const at::Tensor x = input_times.contiguous();
   const cpu::Stack s = stack_of(x, weights, max_spikes);
   Outputs out = allocate_outputs(x, s, /*with_currents=*/true);
-  TensorVector orders;  // each layer input's events in the order the forward pass took them (save_order), -1 after
-  for (int64_t l = 0; l < s.layers(); ++l) {
-    orders.push_back(at::full({x.size(0), s.input_slots(l) + 1}, -1, x.options().dtype(at::kInt)));
-  }
+  TensorVector orders;  // each layer input's events in the order the forward pass took them (save_order)
+  for (int64_t l = 0; l < s.layers(); ++l) orders.push_back(at::empty({x.size(0), s.input_slots(l) + 1}, x.options().dtype(at::kInt)));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "network_forward_cpu", [&] {
     using T = scalar_t;
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
@@ -179,9 +177,13 @@ std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forwa
     const std::vector<const T*>& w = padded.layers;
     cpu::run_tasks(x.size(0), [&](int64_t b) {
       cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
-      cpu::forward_stack(x.data_ptr<T>() + b * s.input_slots(0), s, w, p, rows_of(b, s, out, scratch), scratch);
+      const cpu::SampleOutputs<T> rows = rows_of(b, s, out, scratch);
+      for (int64_t l = 0; l < s.layers(); ++l) std::fill_n(rows.currents[l], s.spike_slots(l), T(0));  // 0 where no spike
+      cpu::forward_stack(x.data_ptr<T>() + b * s.input_slots(0), s, w, p, rows, scratch);
       for (int64_t l = 0; l < s.layers(); ++l) {
-        cpu::save_order(scratch.events[l], orders[l].data_ptr<int32_t>() + b * orders[l].size(1));
+        int32_t* order = orders[l].data_ptr<int32_t>() + b * orders[l].size(1);
+        cpu::save_order(scratch.events[l], order);
+        std::fill(order + 1 + scratch.events[l].size(), order + orders[l].size(1), -1);  // defined past the count
       }
     });
   });
