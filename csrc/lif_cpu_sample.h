@@ -155,7 +155,8 @@ void padded_transpose(const at::Tensor& weight, int64_t lanes, T* out) {
   }
 }
 
-// Scratch per lane that forward_sample needs (its `state` argument holds this many T per lane).
+// Scratch per lane that forward_sample needs (its `state` argument holds this many T per lane: four state
+// arrays and the candidate bits).
 constexpr int64_t kForwardState = 5;
 
 // One sample through one layer of n_out neurons; wt is [n_in, lanes] (padded_transpose). out_times / counts
@@ -173,7 +174,9 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
   T* cur = v + lanes;
   T* v_next = cur + lanes;
   T* cur_next = v_next + lanes;
-  T* __restrict__ maybe = cur_next + lanes;  // 1 where a crossing is possible on the current interval
+  // Bit i % 64 of word i / 64: a crossing is possible for neuron i on the current interval (in the last
+  // lanes of `state`, which hold lanes / 64 words with room to spare).
+  uint64_t* __restrict__ candidates = reinterpret_cast<uint64_t*>(cur_next + lanes);
   std::fill(state, state + 2 * lanes, T(0));
   if (emitted) emitted->clear();
   if (decays) decays->clear();
@@ -188,33 +191,42 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
       const T em = std::exp(-span / p.tau_m), es = synaptic_decay(em, p);
       if (decays) decays->push_back(em);
       // Pass 1 (branch-free, vectorised): the state at t_next if no neuron fires, and whether it might.
-      int64_t candidates = 0;  // an integer: a floating-point sum would not vectorise (in-order adds)
+      uint64_t any = 0;
       {
         const T* __restrict__ v0 = v;
         const T* __restrict__ i0 = cur;
         T* __restrict__ v1 = v_next;
         T* __restrict__ i1 = cur_next;
-        for (int64_t i = 0; i < lanes; ++i) {
-          const T ve = membrane(v0[i], p.kappa * i0[i], em, es), ie = i0[i] * es;
-          const bool crossing = crossing_possible(v0[i], i0[i], ve, ie, p);
-          maybe[i] = crossing ? T(1) : T(0);
-          v1[i] = ve;
-          i1[i] = ie;
-          candidates += crossing;
+        for (int64_t block = 0; block < lanes; block += 64) {
+          uint64_t bits = 0;
+          const int64_t end = std::min(lanes, block + 64);
+          for (int64_t i = block; i < end; ++i) {
+            const T ve = membrane(v0[i], p.kappa * i0[i], em, es), ie = i0[i] * es;
+            bits |= uint64_t(crossing_possible(v0[i], i0[i], ve, ie, p)) << (i - block);
+            v1[i] = ve;
+            i1[i] = ie;
+          }
+          candidates[block / 64] = bits;
+          any |= bits;
         }
       }
-      // Pass 2: exact crossing search where one is possible (padding lanes never reach threshold > 0 from
-      // V = I = 0, and are skipped in case it is not positive).
-      for (int64_t i = 0; candidates > 0 && i < n_out; ++i) {
-        if (maybe[i] == T(0)) continue;
-        const int64_t before = counts[i];
-        T* times = out_times + i * max_spikes;
-        T vi = v[i], ci = cur[i];
-        advance_neuron(vi, ci, t_prev, span, em, es, p, max_spikes, times, out_currents + i * max_spikes, counts[i]);
-        v_next[i] = vi;
-        cur_next[i] = ci;
-        for (int64_t k = before; emitted && k < std::min(counts[i], max_spikes); ++k) {
-          insert_sorted(*emitted, {times[k], int32_t(i), int32_t(i * max_spikes + k)});
+      // Pass 2: exact crossing search where one is possible, neuron by neuron through the set bits (no
+      // branch per neuron). Padding lanes never reach threshold > 0 from V = I = 0, and are skipped in case
+      // it is not positive.
+      for (int64_t block = 0; any != 0 && block < lanes; block += 64) {
+        for (uint64_t bits = candidates[block / 64]; bits != 0; bits &= bits - 1) {
+          const int64_t i = block + __builtin_ctzll(bits);
+          if (i >= n_out) break;
+          const int64_t before = counts[i];
+          T* times = out_times + i * max_spikes;
+          T vi = v[i], ci = cur[i];
+          advance_neuron(vi, ci, t_prev, span, em, es, p, max_spikes, times, out_currents + i * max_spikes,
+                         counts[i]);
+          v_next[i] = vi;
+          cur_next[i] = ci;
+          for (int64_t k = before; emitted && k < std::min(counts[i], max_spikes); ++k) {
+            insert_sorted(*emitted, {times[k], int32_t(i), int32_t(i * max_spikes + k)});
+          }
         }
       }
       std::swap(v, v_next);
