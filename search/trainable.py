@@ -17,29 +17,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from search.objectives import final_metrics, split_metrics
+from search.objectives import final_metrics
+from search.outcome import FINAL_KEY, PRUNE_REASON_KEY, PRUNED_KEY, epoch_result, trial_params
 from search.pruning import PruningConfig, PruningRule
 
-__all__ = ["run_trial", "trial_params", "read_attempts", "cap_gpu_memory", "TRIAL_DIR", "ATTEMPTS_DIR", "FINAL_KEY", "PRUNED_KEY", "NUMBER_KEY", "epoch_metrics"]
+__all__ = ["run_trial", "read_attempts", "cap_gpu_memory", "TRIAL_DIR", "ATTEMPTS_DIR"]
 
 TRIAL_DIR = "trials"
 ATTEMPTS_DIR = "attempts"  # <study>/attempts/<trial id>.jsonl: one line per start of a trial (node, epoch)
-FINAL_KEY = "is_final"  # marks the last report of a trial (carries final_* metrics)
-PRUNED_KEY = "pruned"
-NUMBER_KEY = "optuna_trial"  # set by the searcher in the Tune config; not a train field
-
-
-def trial_params(config: dict[str, Any]) -> dict[str, Any]:
-    """The sampled train overrides of a Tune trial config."""
-    return {k: v for k, v in config.items() if k != NUMBER_KEY}
-
-
-def epoch_metrics(report: Any) -> dict[str, float]:
-    """An ``EpochReport`` as flat Tune/MLflow metrics (``val_*`` plus the training scalars)."""
-    metrics = split_metrics("val", report.validation)
-    metrics.update(epoch=report.epoch, phase=report.phase, lr=report.lr, train_loss=report.train_loss,
-                   epoch_seconds=report.seconds, train_spike_overflows=report.train_spike_overflows)
-    return metrics
 
 
 def _restore(out_dir: Path) -> bool:
@@ -95,9 +80,22 @@ def _record_attempt(study_dir: str, trial_id: str, resumed_epochs: int) -> None:
     path = Path(study_dir) / ATTEMPTS_DIR / f"{trial_id}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     line = {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid(),
-            "resumed_epochs": resumed_epochs, "time": time.time()}
+            "resumed_epochs": resumed_epochs, "time": time.time(), "kernel": _loaded_kernel()}
     with path.open("a") as f:
         f.write(json.dumps(line) + "\n")
+
+
+def _loaded_kernel() -> str:
+    """The kernel library this process has mapped (Linux), so that which build a node uses is on record.
+    Loads the kernels first (the trial needs them next)."""
+    from snn._ext import load_kernels
+
+    load_kernels()
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return ""
+    return next((line.split()[-1] for line in maps.splitlines() if line.endswith("/snn_cpu.so")), "")
 
 
 def read_attempts(study_dir: str | Path, trial_id: str) -> list[dict]:
@@ -141,7 +139,7 @@ def run_trial(config: dict[str, Any], *, base_train: dict, pruning: dict, study_
     def callback(report) -> str | None:
         history.append(report.validation)
         reason = rule.check(history)
-        metrics = {**epoch_metrics(report), PRUNED_KEY: reason is not None, FINAL_KEY: False}
+        metrics = {**epoch_result(report), PRUNED_KEY: reason is not None, FINAL_KEY: False}
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(out_dir)))
         if reason:
             stop["reason"] = reason
@@ -157,15 +155,16 @@ def _report_final(result, rule: PruningRule, stop: dict, planned: int, out_dir: 
     reason = stop.get("reason") or result.stop_reason
     if reason is None and rule.config.enabled and (off := rule.why_switched_off(result.final["validation"])):
         reason = f"ended switched off: {off}"
-    last = epoch_metrics(result.epochs[-1])
     tune.report({
-        **last,
+        **epoch_result(result.epochs[-1]),
         **final_metrics(result.final),
         PRUNED_KEY: reason is not None,
-        "prune_reason": reason or "",
+        PRUNE_REASON_KEY: reason or "",
         FINAL_KEY: True,
         "epochs_run": len(result.epochs),
         "epochs_planned": planned,
         "epochs_saved": planned - len(result.epochs) if reason else 0,
+        # Spikes dropped by full spike buffers in training and validation: the network's times are not exact.
+        "spike_overflows": sum(e.train_spike_overflows + int(e.validation.get("spike_overflows", 0)) for e in result.epochs),
         "out_dir": str(out_dir),
     })

@@ -34,8 +34,8 @@ class StudyView:
     def __init__(self, name: str, root: str | None = None):
         self.layout = StudyLayout.at(name, root)
         self.manifest = self.layout.manifest()
-        self.objectives = Objective.from_dicts(self.manifest["objectives"])
-        self.tracker = StudyTracker(self.manifest["tracking_uri"], self.manifest["name"])
+        self.objectives = list(self.manifest.objectives)
+        self.tracker = StudyTracker(self.manifest.tracking_uri, self.manifest.name)
 
     def rows(self) -> list[TrialRow]:
         if self.tracker.find_parent() is None:
@@ -46,6 +46,6 @@ class StudyView:
         """The study's summary; pass ``rows`` already read to save querying the tracking store again."""
         from search.summary import optuna_states, study_summary
 
-        return study_summary(self.manifest["name"], self.rows() if rows is None else rows, self.objectives,
-                             optuna=optuna_states(self.manifest["optuna_storage"], self.manifest["name"]),
-                             planned_trials=self.manifest.get("trials"))
+        return study_summary(self.manifest.name, self.rows() if rows is None else rows, self.objectives,
+                             optuna=optuna_states(self.manifest.optuna_storage, self.manifest.name),
+                             planned_trials=self.manifest.trials)

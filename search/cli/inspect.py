@@ -30,10 +30,10 @@ class StatusCommand:
         view = StudyView(args.study, args.root)
         console = make_console()
         rows = view.rows()
-        console.print(trials_table(rows, view.objectives, f"{view.manifest['name']}: {len(rows)} of "
-                                   f"{view.manifest.get('trials', '?')} trials"))
-        print_summary(console, view.summary(rows), tracking_uri=view.manifest["tracking_uri"],
-                      experiment_id=view.manifest.get("experiment_id"), study_dir=str(view.layout.dir),
+        console.print(trials_table(rows, view.objectives, f"{view.manifest.name}: {len(rows)} of "
+                                   f"{view.manifest.trials} trials"))
+        print_summary(console, view.summary(rows), tracking_uri=view.manifest.tracking_uri,
+                      experiment_id=view.manifest.experiment_id, study_dir=str(view.layout.dir),
                       ui_command=ui_command_for(args.study, args.root))
         return 0
 
@@ -81,8 +81,8 @@ class ListCommand:
         for layout in studies:
             view = StudyView(layout.name, layout.dir.parent)
             states = Counter(row.state for row in view.rows())  # no Pareto ranking or Optuna query needed
-            table.add_row(layout.name, view.manifest["dataset"], f"{sum(states.values())}/{view.manifest.get('trials', '?')}",
+            table.add_row(layout.name, view.manifest.dataset, f"{sum(states.values())}/{view.manifest.trials}",
                           str(states.get("COMPLETE", 0)), str(states.get("PRUNED", 0)), str(states.get("FAILED", 0)),
-                          view.manifest["tracking_uri"], str(layout.dir))
+                          view.manifest.tracking_uri, str(layout.dir))
         make_console().print(table)
         return 0

@@ -29,7 +29,7 @@ class UiCommand:
         base = f"http://{args.host}:{args.port}"
         if args.study:
             view = StudyView(args.study, args.root)
-            uri = args.tracking_uri or view.manifest["tracking_uri"]
+            uri = args.tracking_uri or view.manifest.tracking_uri
             url = view.tracker.ui_url(base) if view.tracker.find_parent() else base
         else:
             uri, url = args.tracking_uri or default_tracking_uri(), base

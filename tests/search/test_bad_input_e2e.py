@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.recovery import FINISHED_TUNE_STATES, restore_checkpoints, tune_trials
+from search.tune_state import read_tune_snapshot
 from search.trainable import read_attempts
 from tests.search.conftest import edit_study, tiny_study_text
 from tests.search.consistency import assert_study_consistent
@@ -59,7 +59,7 @@ def interrupt_study(base: Path) -> Path:
         assert driver.poll() is None, driver.communicate()[0]
         driver.send_signal(signal.SIGINT)
         output = driver.communicate(timeout=180)[0]
-        assert driver.returncode == 0, output
+        assert driver.returncode == 130, output  # Ctrl-C: stopped resumably
     finally:
         kill_pids(session_pids(driver.pid))
     return base
@@ -95,11 +95,10 @@ def fingerprint(work: Path) -> dict:
 def restored_checkpoint(work: Path) -> Path:
     """The checkpoint file Tune's snapshot will restore the interrupted trial from."""
     tune_dir = work / "snn-studies" / "tiny" / "tune"
-    unfinished = [k for k, s in tune_trials(tune_dir).items() if s not in FINISHED_TUNE_STATES]
+    unfinished = [t for t in read_tune_snapshot(tune_dir).values() if not t.finished]
     assert unfinished, "the interrupted study has an unfinished trial"
-    name = restore_checkpoints(tune_dir)[unfinished[0]]
-    assert name is not None, "the unfinished trial has a checkpoint"
-    return tune_dir / unfinished[0] / name / "checkpoint.pt"
+    assert unfinished[0].checkpoint is not None, "the unfinished trial has a checkpoint"
+    return unfinished[0].checkpoint / "checkpoint.pt"
 
 
 def test_a_corrupt_checkpoint_stops_the_resume_and_changes_nothing(copy):

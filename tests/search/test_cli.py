@@ -15,6 +15,9 @@ import pytest
 from search.callbacks import TrackingCallback
 from search.cli import main
 from search.layout import StudyLayout
+from search.manifest import StudyManifest
+from search.objectives import DEFAULT_OBJECTIVES
+from search.outcome import Outcome
 from search.tracking import StudyTracker
 from tests.search.conftest import edit_study, tiny_study_text
 
@@ -26,23 +29,21 @@ TRIALS = [(0.90, 1.0, "COMPLETE"), (0.33, 0.0, "PRUNED"), (0.80, 0.5, "COMPLETE"
 def root(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("cli")  # the commands only read the study: build it once
     layout = StudyLayout.at("demo", tmp_path / "studies")
-    layout.create(tiny_study_text(len(TRIALS)), {
-        "name": "demo", "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "optuna_storage": layout.default_optuna_storage, "dataset": "yinyang", "trials": len(TRIALS),
-        "objectives": [{"metric": "val_accuracy", "mode": "max"}, {"metric": "val_n_s", "mode": "min"}],
-        "parent_params": {"space.loss.alpha": "float[0.0001, 0.01] log"},
-    })
+    layout.create(tiny_study_text(len(TRIALS)), StudyManifest(
+        "demo", str(layout.dir), "", f"sqlite:///{tmp_path / 'mlflow.db'}", layout.default_optuna_storage, "yinyang",
+        DEFAULT_OBJECTIVES, len(TRIALS), {"space.loss.alpha": "float[0.0001, 0.01] log"}))
     callback = TrackingCallback(str(layout.dir))
     callback.setup()
-    tracker = StudyTracker(callback._manifest["tracking_uri"], "demo")
+    tracker = StudyTracker(layout.manifest().tracking_uri, "demo")
     for i, (acc, n_s, state) in enumerate(TRIALS):
         tracker.trial_run(f"id{i}", f"trial_{i:03d}", {"loss.alpha": 0.001 * (i + 1)})
         tracker.log_epoch(f"id{i}", {"val_accuracy": acc, "val_n_s": n_s}, 0)
         saved = 2 if state == "PRUNED" else 0
-        tracker.finish_trial(f"id{i}", state, {"final_val_accuracy": acc, "final_val_n_s": n_s, "final_test_accuracy": acc,
-                                               "epochs_run": 3 - saved, "epochs_planned": 3, "epochs_saved": saved},
-                             {"prune_reason": "switched off: layer 2 silent fraction 1.00 >= 1 (epoch 0)"} if state == "PRUNED" else {})
-    callback.refresh()
+        tracker.finish_trial(f"id{i}", Outcome(state, "switched off: layer 2 silent fraction 1.00 >= 1 (epoch 0)"
+                                               if state == "PRUNED" else ""),
+                             {"final_val_accuracy": acc, "final_val_n_s": n_s, "final_test_accuracy": acc,
+                              "epochs_run": 3 - saved, "epochs_planned": 3, "epochs_saved": saved}, {})
+    callback.refresh(reread=True)
     return tmp_path / "studies"
 
 

@@ -4,6 +4,7 @@ are not logged twice, and Pareto tags follow the COMPLETE trials only."""
 import pytest
 
 from search.objectives import DEFAULT_OBJECTIVES
+from search.outcome import Outcome
 from search.tracking import PARETO_FILTER, StudyTracker
 from tests.search.test_pareto import brute_force_front
 
@@ -30,8 +31,10 @@ def log_study(tracker):
         for step in range(2):
             tracker.log_epoch(key, {"val_accuracy": acc, "val_n_s": n_s}, step)
         finals = {} if state == "FAILED" else {"final_val_accuracy": acc, "final_val_n_s": n_s, "epochs_saved": 1}
-        tracker.finish_trial(key, state, finals, {"prune_reason": "switched off"} if state == "PRUNED" else {})
-    return tracker.update_pareto(DEFAULT_OBJECTIVES)
+        tracker.finish_trial(key, Outcome(state, "switched off" if state == "PRUNED" else ""), finals, {})
+    rows = tracker.trials()
+    tracker.write_pareto_tags(rows, DEFAULT_OBJECTIVES)
+    return rows
 
 
 def test_pareto_tags_mark_exactly_the_front_of_complete_trials(store):
