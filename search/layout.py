@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snn.errors import NotFoundError
+from snn.validation import invalid
+
 __all__ = ["StudyLayout", "default_root", "list_studies", "ROOT_ENV"]
 
 ROOT_ENV = "SNN_SEARCH_ROOT"
@@ -38,7 +41,8 @@ class StudyLayout:
     @classmethod
     def at(cls, name: str, root: str | Path | None = None) -> "StudyLayout":
         if not _NAME.fullmatch(name):
-            raise ValueError(f"study name must be letters, digits, '_', '-' or '.', starting with a letter or digit, got {name!r}")
+            raise invalid("the study name", "be letters, digits, '_', '-' or '.', starting with a letter or digit",
+                          repr(name))
         return cls(name, Path(root or default_root()).resolve() / name)
 
     study_file = property(lambda self: self.dir / "study.toml")
@@ -67,8 +71,8 @@ class StudyLayout:
 
     def manifest(self) -> dict[str, Any]:
         if not self.exists():
-            raise FileNotFoundError(f"no study {self.name!r} under {str(self.dir.parent)!r}; "
-                                    f"`snn-search list` shows the studies there (--root picks another directory)")
+            raise NotFoundError(f"no study {self.name!r} under {str(self.dir.parent)!r}; "
+                                f"`snn-search list` shows the studies there (--root picks another directory)")
         return json.loads(self.manifest_file.read_text())
 
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from ray.tune.search.optuna import OptunaSearch
 
-from search.config import SearchConfig
+from search.config import SAMPLERS, SearchConfig
 from search.space import to_optuna
 from search.storage import make_storage
 from search.trainable import NUMBER_KEY, PRUNED_KEY
@@ -23,15 +23,10 @@ __all__ = ["PruneAwareOptunaSearch", "make_sampler", "make_searcher"]
 
 
 def make_sampler(name: str, seed: int):
+    """The seeded Optuna sampler ``name`` (a key of ``search.config.SAMPLERS``, validated with the study)."""
     import optuna
 
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"sampler must be one of tpe, nsga2, random, got {name!r}")
+    return getattr(optuna.samplers, SAMPLERS[name])(seed=seed)
 
 
 class PruneAwareOptunaSearch(OptunaSearch):
