@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from search.config import Resources, SearchConfig, StorageConfig
 from search.objectives import DEFAULT_OBJECTIVES, OBJECTIVE_METRICS, Objective
-from search.pareto import dominates, pareto_front, pareto_ranks
-from search.pruning import PruningConfig, PruningRule
-from search.space import ParamSpec, parse_space, to_optuna
+from search.pruning import PruningConfig
+from search.space import ParamSpec
 
+# What a caller configures and runs; the machinery (space parsing, Pareto ranking, the pruning rule) stays
+# in its modules.
 __all__ = [
-    "SearchConfig", "Resources", "StorageConfig", "ParamSpec", "parse_space", "to_optuna",
-    "Objective", "OBJECTIVE_METRICS", "DEFAULT_OBJECTIVES", "PruningConfig", "PruningRule",
-    "dominates", "pareto_ranks", "pareto_front",
+    "SearchConfig", "Resources", "StorageConfig", "ParamSpec", "PruningConfig",
+    "Objective", "OBJECTIVE_METRICS", "DEFAULT_OBJECTIVES",
     "RunOptions", "run_study", "resume_study", "StudyTracker", "StudyLayout",
 ]
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.manifest import StudyManifest
-from snn.errors import NotFoundError, UserError
+from snn.errors import NotFoundError
+from snn.validation import invalid
 
 __all__ = ["StudyLayout", "default_root", "list_studies", "ROOT_ENV"]
 
@@ -40,7 +41,8 @@ class StudyLayout:
     @classmethod
     def at(cls, name: str, root: str | Path | None = None) -> "StudyLayout":
         if not _NAME.fullmatch(name):
-            raise UserError(f"study name must be letters, digits, '_', '-' or '.', starting with a letter or digit, got {name!r}")
+            raise invalid("the study name", "be letters, digits, '_', '-' or '.', starting with a letter or digit",
+                          repr(name))
         return cls(name, Path(root or default_root()).resolve() / name)
 
     study_file = property(lambda self: self.dir / "study.toml")

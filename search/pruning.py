@@ -8,12 +8,12 @@ resumed from a checkpoint (with its history restored) decides exactly as the uni
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Mapping, Sequence
 
-__all__ = ["PruningConfig", "PruningRule"]
+from snn import validation as v
 
-_KEYS = {"enabled", "grace_epochs", "patience", "layer_silent_fraction", "target_silent_fraction"}
+__all__ = ["PruningConfig", "PruningRule"]
 
 
 @dataclass(frozen=True)
@@ -30,22 +30,19 @@ class PruningConfig:
 
     @classmethod
     def from_dict(cls, table: Mapping[str, Any] | None, prefix: str = "search.pruning") -> "PruningConfig":
-        table = dict(table or {})
-        unknown = sorted(set(table) - _KEYS)
-        if unknown:
-            raise ValueError(f"{prefix}: unknown key(s) {unknown}; allowed: {sorted(_KEYS)}")
-        config = cls(**table)
-        if not isinstance(config.enabled, bool):
-            raise ValueError(f"{prefix}.enabled must be true or false, got enabled={config.enabled!r}")
-        for name, minimum in (("grace_epochs", 0), ("patience", 1)):
-            value = getattr(config, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"{prefix}.{name} must be an integer >= {minimum}, got {name}={value!r}")
-        for name in ("layer_silent_fraction", "target_silent_fraction"):
-            value = getattr(config, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{prefix}.{name} must be a fraction in (0, 1] (above 1 disables it), got {name}={value!r}")
-        return config
+        table = v.table({} if table is None else table, prefix)
+        v.check_keys(table, [f.name for f in fields(cls)], prefix)
+        values = {f.name: table.get(f.name, f.default) for f in fields(cls)}
+        fraction = "it is a fraction of the neurons in (0, 1], or above 1 to disable this half of the rule"
+        return cls(
+            enabled=v.boolean(values["enabled"], f"{prefix}.enabled"),
+            grace_epochs=v.integer(values["grace_epochs"], f"{prefix}.grace_epochs", min=0),
+            patience=v.integer(values["patience"], f"{prefix}.patience", min=1),
+            layer_silent_fraction=v.number(values["layer_silent_fraction"], f"{prefix}.layer_silent_fraction",
+                                           min=0, min_open=True, fix=fraction),
+            target_silent_fraction=v.number(values["target_silent_fraction"], f"{prefix}.target_silent_fraction",
+                                            min=0, min_open=True, fix=fraction),
+        )
 
 
 class PruningRule:

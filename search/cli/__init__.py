@@ -1,8 +1,9 @@
 """The ``snn-search`` command line: one small command class per subcommand, registered in :data:`COMMANDS`.
 
 A command has ``name``, ``help``, ``add_arguments(parser)`` and ``run(args) -> int``. Mistakes the user can
-fix (a bad study file, an unknown study, a study that exists already) are printed without a traceback and
-exit with status 2, like argparse's own usage errors.
+fix (a bad study file, an unknown study, a study that exists already) are :class:`snn.errors.UserError`:
+printed without a traceback, exit status 2, like argparse's own usage errors. Any other exception is a bug:
+its traceback is printed and the exit status is 1 (``snn.cli.common.run_command``, shared with ``snn``).
 """
 
 from __future__ import annotations
@@ -34,4 +35,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``snn-search`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    return run_command(build_parser(), argv, (CommandError, ValueError, FileNotFoundError, FileExistsError))
+    return run_command(build_parser(), argv)

@@ -4,23 +4,13 @@ opening a study's stores from its manifest."""
 from __future__ import annotations
 
 import argparse
-from typing import Protocol
 
 from search.layout import ROOT_ENV, StudyLayout
 from search.objectives import Objective
 from search.tracking import StudyTracker, TrialRow
-from snn.cli.common import CommandError  # one error type for both CLIs: printed without a traceback, exit 2
+from snn.cli.common import Command, CommandError  # one protocol and one error type for both command lines
 
 __all__ = ["Command", "CommandError", "add_root", "StudyView"]
-
-
-class Command(Protocol):
-    name: str
-    help: str
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
-
-    def run(self, args: argparse.Namespace) -> int: ...
 
 
 def add_root(parser: argparse.ArgumentParser) -> None:

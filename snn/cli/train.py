@@ -32,14 +32,11 @@ class TrainCommand:
     def run(self, args: argparse.Namespace) -> int:
         from snn.train import check_start, load_study, train  # torch loads only when a command runs
 
-        try:
-            study = load_study(args.study)
-            overrides = dict(parse_assignment(a) for a in args.overrides)
-            if args.seed is not None:
-                overrides["seed"] = args.seed
-            config = study.train.with_overrides(overrides)
-        except (ValueError, FileNotFoundError) as error:
-            raise CommandError(str(error)) from None
+        study = load_study(args.study)
+        overrides = dict(parse_assignment(a) for a in args.overrides)
+        if args.seed is not None:
+            overrides["seed"] = args.seed
+        config = study.train.with_overrides(overrides)
         if args.resume and args.out and Path(args.resume).resolve() != Path(args.out).resolve():
             raise CommandError(f"--resume {args.resume} and --out {args.out} name different directories; give one")
         out_dir = Path(args.resume or args.out or Path("runs") / f"{study.name}-seed{config.seed}")
@@ -48,7 +45,7 @@ class TrainCommand:
             check_start(config, out_dir, resume=resume)
         except FileExistsError as error:
             raise CommandError(f"{error} (--resume {out_dir} continues it)") from None
-        except (ValueError, FileNotFoundError) as error:
+        except ValueError as error:  # check_start refuses with ValueError: a device or a run that does not fit
             raise CommandError(str(error)) from None
 
         if not args.quiet:

@@ -7,6 +7,7 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so `
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from snn.errors import NotFoundError, UserError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state", "seed_everything"]
 
@@ -37,10 +40,17 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The state saved at ``path``; a missing file is a ``NotFoundError``, a torn or foreign one a ``UserError``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+        raise NotFoundError(f"no checkpoint at {str(path)!r}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as error:  # torch.load on a damaged file
+        first = (str(error).splitlines() or [""])[0].split(". ")[0]  # torch's messages run on for lines
+        cause = f"{type(error).__name__}: {first}" if first else type(error).__name__
+        raise UserError(f"the checkpoint {str(path)!r} is corrupt or not a checkpoint ({cause}); "
+                        f"restore it from a backup, or delete it to start that run again") from error
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from snn.errors import UserError
 from snn.train.checkpoint import load_checkpoint
 from snn.train.config import TrainConfig
 from snn.train.study import load_study
@@ -43,33 +44,33 @@ def parse_seeds(text: str) -> list[int]:
     """``"0-9"`` -> 0..9, ``"1,4,7"``, ``"3"``, or a mix (``"0-4,10"``); sorted, without repeats."""
     compact = text.replace(" ", "")
     if not _SEEDS.fullmatch(compact):
-        raise ValueError(f"seeds must be N, A-B or a comma list such as 0-9 or 1,4,7, got {text!r}")
+        raise UserError(f"seeds must be N, A-B or a comma list such as 0-9 or 1,4,7, got {text!r}")
     seeds: set[int] = set()
     for part in compact.split(","):
         first, _, last = part.partition("-")
         low, high = int(first), int(last or first)
         if low > high:
-            raise ValueError(f"a seed range must run upwards, got {part!r} in {text!r}; write {high}-{low}")
+            raise UserError(f"a seed range must run upwards, got {part!r} in {text!r}; write {high}-{low}")
         seeds.update(range(low, high + 1))
     return sorted(seeds)
 
 
 def plan_runs(study_files: Sequence[str | Path], seeds: Sequence[int], root: str | Path,
               overrides: Mapping[str, Any] | None = None) -> list[SeedRun]:
-    """Every (study, seed) run, studies in the order given. Errors (``ValueError``/``FileNotFoundError``)
-    name the study file or the key."""
+    """Every (study, seed) run, studies in the order given. Errors (``UserError``) name the study file or
+    the key."""
     runs, names = [], {}
     for file in study_files:
         study = load_study(file)
         if study.name in names:
-            raise ValueError(f"two study files are both called {study.name!r} ({names[study.name]} and {file}); "
+            raise UserError(f"two study files are both called {study.name!r} ({names[study.name]} and {file}); "
                              f"their runs would share directories: rename one")
         names[study.name] = file
         for seed in seeds:
             try:
                 config = study.train.with_overrides({**(overrides or {}), "seed": seed})
-            except ValueError as error:
-                raise ValueError(f"{file}: {error}") from None
+            except UserError as error:
+                raise UserError(f"{file}: {error}") from None
             runs.append(SeedRun(study.name, Path(file), seed, config, Path(root) / f"{study.name}-seed{seed}"))
     return runs
 
@@ -89,13 +90,13 @@ def epochs_done(run: SeedRun) -> int:
 
 def run_state(run: SeedRun) -> str:
     """``"new"``, ``"partial"`` (a checkpoint to continue from) or ``"done"``. A directory holding a run of
-    another config raises ``ValueError`` naming the keys that differ."""
+    another config raises ``UserError`` naming the keys that differ."""
     checkpoint = run.out_dir / CHECKPOINT
     if not checkpoint.exists():
         return "new"
     changed = run.config.differences(TrainConfig.from_dict(load_checkpoint(checkpoint)["config"]))
     if changed:
-        raise ValueError(f"{str(run.out_dir)!r} already holds a run of {run.study} whose config differs in "
+        raise UserError(f"{str(run.out_dir)!r} already holds a run of {run.study} whose config differs in "
                          f"{', '.join(changed)}; pass another --out (or the same --set) to keep both")
     metrics = _metrics(run)
     return "done" if metrics and metrics.get("final") else "partial"

@@ -4,7 +4,6 @@ components (layout, tracking callback, MLflow SQLite store) without running Ray.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from search.objectives import DEFAULT_OBJECTIVES
 from search.outcome import Outcome
 from search.tracking import StudyTracker
 from tests.search.conftest import edit_study, tiny_study_text
+from tests.search.procs import free_port
 
 # (accuracy, N_S, state)
 TRIALS = [(0.90, 1.0, "COMPLETE"), (0.33, 0.0, "PRUNED"), (0.80, 0.5, "COMPLETE"), (0.70, 2.0, "COMPLETE")]
@@ -84,28 +84,38 @@ def test_list_shows_the_study(root, capsys):
 
 def test_user_mistakes_exit_2_with_the_reason(root, tmp_path, capsys):
     assert main(["status", "nope", "--root", str(root)]) == 2
-    assert "no study 'nope'" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("snn-search status: error: no study 'nope' under ")
+    assert main(["status", "../x", "--root", str(root)]) == 2
+    assert "the study name must be letters, digits" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text(edit_study(tiny_study_text(), ('low = 1e-4, high = 1e-2', 'low = 1e-2, high = 1e-4')))
     assert 'low = 1e-2, high = 1e-4' in bad.read_text()
     assert main(["run", str(bad), "--root", str(root)]) == 2
-    assert "search.space.loss.alpha: low <= high must hold, got low=0.01, high=0.0001" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "search.space.loss.alpha.high must be >= low = 0.01, got 0.0001; swap low and high" in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
     again = tmp_path / "demo.toml"
     again.write_text(tiny_study_text(len(TRIALS)))
     assert main(["run", str(again), "--root", str(root)]) == 2
     assert "pass --resume to continue it or --name to start a new one" in capsys.readouterr().err
 
 
+def test_an_internal_error_shows_its_traceback_and_exits_1(root, monkeypatch, capsys):
+    # A bug (here: the manifest lacks a key the command needs) is no user error: the traceback is shown.
+    from search.cli import common
+
+    monkeypatch.setattr(common.StudyLayout, "manifest", lambda self: {"name": "demo"})
+    assert main(["status", "demo", "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and "KeyError: 'objectives'" in err
+    assert err.rstrip().endswith("snn-search status: internal error: the traceback above is a bug in snn-search, not a "
+                                 "mistake in the input; please report it with the traceback")
+
+
 @pytest.mark.parametrize("command", ["run", "status", "pareto", "list", "ui"])
 def test_every_command_has_help(command, capsys):
     assert main([command, "--help"]) == 0
     assert "usage: snn-search " + command in capsys.readouterr().out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_ui_serves_mlflow_and_prints_the_pareto_url(root):

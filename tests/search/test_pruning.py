@@ -3,6 +3,7 @@
 import pytest
 
 from search.pruning import PruningConfig, PruningRule
+from snn.errors import UserError
 
 
 def epoch(layers=(0.0, 0.0, 0.0, 0.0), target=0.0):
@@ -54,12 +55,16 @@ def test_disabled_rule_never_prunes():
 
 
 @pytest.mark.parametrize("table, message", [
-    ({"patience": 0}, "search.pruning.patience must be an integer >= 1, got patience=0"),
-    ({"grace_epochs": -1}, "search.pruning.grace_epochs must be an integer >= 0"),
-    ({"enabled": "yes"}, "search.pruning.enabled must be true or false"),
-    ({"target_silent_fraction": 0.0}, "search.pruning.target_silent_fraction must be a fraction in (0, 1]"),
+    ({"patience": 0}, "search.pruning.patience must be >= 1, got 0"),
+    ({"patience": 1.5}, "search.pruning.patience must be an integer, got 1.5 (float)"),
+    ({"grace_epochs": -1}, "search.pruning.grace_epochs must be >= 0, got -1"),
+    ({"enabled": "yes"}, "search.pruning.enabled must be true or false, got 'yes' (str)"),
+    ({"target_silent_fraction": 0.0}, "search.pruning.target_silent_fraction must be > 0, got 0.0; it is a fraction of "
+                                      "the neurons in (0, 1], or above 1 to disable this half of the rule"),
+    ({"patiense": 3}, "unknown key search.pruning.patiense; known keys in search.pruning: enabled, grace_epochs, patience, "
+                      "layer_silent_fraction, target_silent_fraction; did you mean search.pruning.patience?"),
 ])
 def test_bad_rules_are_rejected(table, message):
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(UserError) as error:
         PruningConfig.from_dict(table)
-    assert message in str(error.value)
+    assert str(error.value) == message
