@@ -101,13 +101,13 @@ def test_user_mistakes_exit_2_with_the_reason(root, tmp_path, capsys):
 
 
 def test_an_internal_error_shows_its_traceback_and_exits_1(root, monkeypatch, capsys):
-    # A bug (here: the manifest lacks a key the command needs) is no user error: the traceback is shown.
+    # A bug (here: a manifest of the wrong type) is no user error: the traceback is shown.
     from search.cli import common
 
     monkeypatch.setattr(common.StudyLayout, "manifest", lambda self: {"name": "demo"})
     assert main(["status", "demo", "--root", str(root)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("Traceback (most recent call last):") and "KeyError: 'objectives'" in err
+    assert err.startswith("Traceback (most recent call last):") and "AttributeError: 'dict' object has no attribute 'objectives'" in err
     assert err.rstrip().endswith("snn-search status: internal error: the traceback above is a bug in snn-search, not a "
                                  "mistake in the input; please report it with the traceback")
 
