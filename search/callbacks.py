@@ -18,6 +18,7 @@ from typing import Any
 from ray import tune
 
 from search.layout import StudyLayout
+from search.mlflow_view import space_keys
 from search.objectives import Objective
 from search.trainable import FINAL_KEY, NUMBER_KEY, PRUNED_KEY, trial_params
 
@@ -81,6 +82,7 @@ class TrackingCallback(tune.Callback):
         self._tracker.log_parent_params(self._manifest["parent_params"])
         self._tracker.log_parent_artifact(self.layout.study_file)
         self._tracker.set_parent_status("RUNNING")
+        self._tracker.show_in_ui(self.objectives, space_keys(self._manifest["parent_params"]))
         self._manifest["experiment_id"] = self._tracker.experiment_id
         self._manifest["parent_run_id"] = self._tracker.parent_run_id
         self.layout.write_manifest(self._manifest)
@@ -128,6 +130,7 @@ class TrackingCallback(tune.Callback):
     def refresh(self) -> dict[str, Any]:
         """Re-rank the front, rewrite the parent run's Pareto table/plots/summary; returns the summary."""
         from search.plots import pareto_html, pareto_png
+        from search.snapshot import write_snapshot
         from search.summary import optuna_states, records_csv, study_summary, summary_json
 
         objectives = self.objectives
@@ -150,4 +153,5 @@ class TrackingCallback(tune.Callback):
             (out / "plot_error.txt").write_text(repr(error))
         for path in files:
             self._tracker.log_parent_artifact(path)
+        write_snapshot(self.layout.dir, rows, summary)  # what `status`/`pareto`/`list` read (no MLflow import)
         return summary
