@@ -39,7 +39,7 @@ def test_parent_run_holds_plots_with_the_paper_points(root):
     artifacts = root / "demo" / "artifacts"
     assert (artifacts / "pareto.png").stat().st_size > 1000
     html = (artifacts / "pareto.html").read_text()
-    assert "paper 2-phase" in html and "trial_000" in html
+    assert "paper 2-phase (test)" in html and "trial_000" in html
     summary = json.loads((artifacts / "summary.json").read_text())
     assert summary["pruned"] == 1 and [r["trial"] for r in summary["pareto_front"]] == ["trial_000", "trial_002"]
 

@@ -8,14 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.search.conftest import build_demo_study
-from tests.search.procs import free_port, kill_pids, wait_for
+from tests.search.procs import free_port, kill_pids, mlflow_server_pids, wait_for
 
 ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
 
@@ -28,19 +27,6 @@ def root(tmp_path_factory):
 def start_ui(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "search.cli", "ui", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)
-
-
-def server_pids(port: int) -> list[int]:
-    """Processes whose command line serves ``port`` (the ``mlflow ui`` the command started, its uvicorn)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(port).encode() in argv and any(b"mlflow" in a or b"uvicorn" in a for a in argv):
-            pids.append(int(entry.name))
-    return pids
 
 
 def listening(port: int) -> bool:
@@ -74,13 +60,13 @@ def test_ui_prints_the_view_url_and_stopping_it_stops_the_server(root, how):
         view = json.loads(json.loads(tags["mlflow.sharedViewState.snn-search-trials"])["state"])
         assert view["selectedColumns"][:2] == ["metrics.`final_val_accuracy`", "metrics.`final_val_n_s`"]
         assert tags["mlflow.experimentKind"] == "custom_model_development"
-        assert listening(port) and server_pids(port)
+        assert listening(port) and mlflow_server_pids(port)
         ui.send_signal(how)  # to the command only, as a terminal's Ctrl-C or a `kill` reaches it
         out, err = ui.communicate(timeout=60)
         assert ui.returncode == 0 and "Traceback" not in err and "stopping the MLflow UI" in out
-        assert not listening(port) and not server_pids(port)
+        assert not listening(port) and not mlflow_server_pids(port)
     finally:
-        kill_pids([ui.pid, *server_pids(port)])
+        kill_pids([ui.pid, *mlflow_server_pids(port)])
 
 
 def test_a_busy_port_is_an_error_that_names_it_before_any_url(root):
@@ -111,4 +97,4 @@ def test_a_study_made_before_the_view_gets_it_when_ui_opens_it(root, tmp_path):
     finally:
         ui.send_signal(signal.SIGTERM)
         ui.communicate(timeout=60)
-        kill_pids([ui.pid, *server_pids(port)])
+        kill_pids([ui.pid, *mlflow_server_pids(port)])
