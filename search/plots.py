@@ -76,36 +76,34 @@ def _span(values: Sequence[float], min_span: float, pad: float = 0.12) -> tuple[
     return lo - extra, hi + extra
 
 
-def _free_corner(points: Sequence[tuple[float, float]], xlim, ylim) -> tuple[float, float]:
-    """Where a text box goes (axes fractions of its lower-left corner): the corner with the fewest points."""
-    corners = {(0.03, 0.04): (0.0, 0.0), (0.55, 0.04): (1.0, 0.0), (0.03, 0.62): (0.0, 1.0), (0.55, 0.62): (1.0, 1.0)}
-
-    def crowd(corner):
-        cx, cy = corners[corner]
-        return sum(abs((x - xlim[0]) / (xlim[1] - xlim[0]) - cx) < 0.5 and abs((y - ylim[0]) / (ylim[1] - ylim[0]) - cy) < 0.5
-                   for x, y in points)
-    return min(corners, key=crowd)
+def _centre(points: dict[str, tuple[float, float]]) -> tuple[float, float]:
+    return sum(x for x, _ in points.values()) / len(points), sum(y for _, y in points.values()) / len(points)
 
 
-def _paper_note(ax, paper: dict[str, tuple[float, float]], points, xlim, ylim) -> None:
-    """The paper's points: stars where they fall inside the axes, and one box listing them (test medians)
-    with an arrow to them, or to the edge of the axes in their direction when they lie outside."""
-    cx = sum(x for x, _ in paper.values()) / len(paper)
-    cy = sum(y for _, y in paper.values()) / len(paper)
-    inside = xlim[0] <= cx <= xlim[1] and ylim[0] <= cy <= ylim[1]
-    where = "" if inside else " (" + " and ".join(
-        side for side, out in (("above", cy > ylim[1]), ("below", cy < ylim[0]), ("right", cx > xlim[1]), ("left", cx < xlim[0])) if out
-    ) + " this plot)"
-    if inside:
+def _inside(point: tuple[float, float], xlim, ylim) -> bool:
+    return xlim[0] <= point[0] <= xlim[1] and ylim[0] <= point[1] <= ylim[1]
+
+
+def _paper_note(ax, paper: dict[str, tuple[float, float]], xlim, ylim) -> None:
+    """The paper's points: stars where they fall inside the axes, else a short arrow at the axes' edge in
+    their direction; and beside the plot, a box listing them as the test medians they are."""
+    cx, cy = _centre(paper)
+    sides = [side for side, out in (("above", cy > ylim[1]), ("below", cy < ylim[0]), ("right of", cx > xlim[1]),
+                                    ("left of", cx < xlim[0])) if out]
+    if not sides:
         ax.scatter([x for x, _ in paper.values()], [y for _, y in paper.values()], marker="*", s=90, c="black", zorder=4,
                    label="paper (test medians)")
-    lines = [f"{name}: {y:.2f} %, N_S {x:.2f}" if ax.get_ylabel().startswith("validation accuracy") else f"{name}: {x:.2f}, {y:.2f}"
+    else:
+        tip = (min(max(cx, xlim[0]), xlim[1]), min(max(cy, ylim[0]), ylim[1]))
+        inward = (-28 if cx > xlim[1] else 28 if cx < xlim[0] else 0, -28 if cy > ylim[1] else 28 if cy < ylim[0] else 0)
+        ax.annotate("paper", xy=tip, xytext=inward, textcoords="offset points", ha="center", va="center", fontsize=8,
+                    arrowprops=dict(arrowstyle="->", color="black", lw=1), annotation_clip=False)
+    accuracy_axis = ax.get_ylabel().startswith("validation accuracy")
+    lines = [f"{name}: {y:.2f} %, N_S {x:.2f}" if accuracy_axis else f"{name}: {x:.2f}, {y:.2f}"
              for name, (x, y) in sorted(paper.items(), key=lambda item: -item[1][1])]
-    tip = (min(max(cx, xlim[0]), xlim[1]), min(max(cy, ylim[0]), ylim[1]))
-    ax.annotate("paper, test medians" + where + ":\n" + "\n".join(lines), xy=tip, xycoords="data",
-                xytext=_free_corner(points, xlim, ylim), textcoords="axes fraction", fontsize=7, va="bottom",
-                bbox=dict(boxstyle="round", fc="white", ec="grey", alpha=0.9),
-                arrowprops=dict(arrowstyle="->", color="black", lw=0.8))
+    where = f"\n({' and '.join(sides)} this plot)" if sides else ""
+    ax.text(1.03, 0.0, f"paper, test medians{where}:\n" + "\n".join(lines), transform=ax.transAxes, fontsize=7,
+            va="bottom", ha="left", bbox=dict(boxstyle="round", fc="white", ec="grey"))
 
 
 def pareto_png(path: Path, rows: Sequence[TrialRow], objectives: Sequence[Objective], dataset: str, title: str) -> Path:
@@ -127,17 +125,21 @@ def pareto_figure(rows: Sequence[TrialRow], objectives: Sequence[Objective], dat
     import matplotlib.pyplot as plt
 
     x_obj, y_obj, groups = _series(rows, objectives)
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(8.5, 5))
     ax.set_xlabel(_label(x_obj))
     ax.set_ylabel(_label(y_obj) if y_obj else "trial")
     # Zoom to the finished trials (pruned ones are switched-off networks, often far below them).
     shown = [(p[1], p[2]) for g in ("Pareto front", "dominated") for p in groups[g]] or [(p[1], p[2]) for p in groups["pruned"]]
+    paper = _paper(dataset, x_obj, y_obj)
     xlim = _span([x for x, _ in shown], _min_span(x_obj)) if shown else (0.0, 1.0)
     ylim = _span([y for _, y in shown], _min_span(y_obj)) if shown else (0.0, 1.0)
+    if paper and _inside(_centre(paper), xlim, ylim):  # near the trials: zoom out just enough to show them all
+        xlim = _span([x for x, _ in shown + list(paper.values())], _min_span(x_obj))
+        ylim = _span([y for _, y in shown + list(paper.values())], _min_span(y_obj))
     styles = {"Pareto front": dict(c="tab:red", s=50, zorder=3), "dominated": dict(c="tab:blue", s=25, alpha=0.6),
               "pruned": dict(c="grey", s=20, marker="x")}
     for group, points in groups.items():
-        off = sum(not (xlim[0] <= p[1] <= xlim[1] and ylim[0] <= p[2] <= ylim[1]) for p in points)
+        off = sum(not _inside((p[1], p[2]), xlim, ylim) for p in points)
         if points:
             where = "" if not off else ", off the axes" if off == len(points) else f", {off} off the axes"
             ax.scatter([p[1] for p in points], [p[2] for p in points], **styles[group], label=f"{group} ({len(points)}{where})")
@@ -148,12 +150,11 @@ def pareto_figure(rows: Sequence[TrialRow], objectives: Sequence[Objective], dat
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7, color="tab:red")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
-    paper = _paper(dataset, x_obj, y_obj)
     if paper:
-        _paper_note(ax, paper, shown, xlim, ylim)
+        _paper_note(ax, paper, xlim, ylim)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the plot: no point hidden
     fig.tight_layout()
     return fig
 

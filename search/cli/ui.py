@@ -10,6 +10,7 @@ own, so that a Ctrl-C in the terminal reaches only this command, which stops the
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import socket
@@ -69,7 +70,7 @@ class UiCommand:
         base = uri.rstrip("/") if served else f"http://{args.host}:{args.port}"
         problem = None if served else _port_problem(args.host, args.port)
         if problem:
-            raise CommandError(f"port {args.port} on {args.host} is in use ({problem}); pick another with --port, "
+            raise CommandError(f"{problem}; pick another port with --port, "
                                f"e.g. snn-search ui{' ' + args.study if args.study else ''} --port {args.port + 1}")
         here = [v for v in views if v.manifest["tracking_uri"] == uri]
         if args.study:
@@ -92,13 +93,15 @@ def _port_problem(host: str, port: int) -> str | None:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as error:
-        return f"cannot resolve {host!r}: {error}"
+        return f"cannot listen on {host}:{port}: {error}"
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as error:
-            return error.strerror or str(error)
+            if error.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is in use"
+            return f"cannot listen on {host}:{port}: {error.strerror or error}"
     return None
 
 

@@ -58,5 +58,7 @@ def test_paper_points_inside_the_trials_range_are_drawn_there():
         assert "this plot" not in note
         labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         assert "paper (test medians)" in labels
+        (x0, x1), (y0, y1) = fig.axes[0].get_xlim(), fig.axes[0].get_ylim()
+        assert all(x0 <= n_s <= x1 and y0 <= accuracy <= y1 for accuracy, n_s in PAPER_POINTS["yinyang"].values())
     finally:
         plt.close(fig)

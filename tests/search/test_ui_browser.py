@@ -1,8 +1,8 @@
 """The page `snn-search ui NAME` opens, as headless Chromium renders it on a first visit: a tiny study run by
 `snn-search run` (real Ray, MLflow, Optuna), then `snn-search ui` started as a user starts it. Every front
-trial's name and final validation accuracy must be on the screen (not scrolled away, next to MLflow's
-Assistant panel, which opens on a first visit, in a 1440-pixel-wide window), a pruned trial must say PRUNED, the page must be the
-training view, and SIGTERM to `ui` must leave nothing listening on its port.
+trial's name and final validation accuracy must be on the screen of a 1440-pixel-wide window (not scrolled
+away, beside MLflow's Assistant panel, which opens on a first visit), a pruned trial must say PRUNED, the
+page must be the training view, and SIGTERM to `ui` must leave nothing listening on its port.
 
 Set SNN_UI_SCREENSHOTS=DIR to keep the page's screenshot there. Skipped where Chromium or Selenium is
 missing, except under SNN_TEST_REQUIRE_BROWSER=1 (.ci/run sets it after installing Chromium), where that
