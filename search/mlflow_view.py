@@ -23,7 +23,7 @@ from typing import Sequence
 from urllib.parse import urlencode
 
 from search.objectives import Objective
-from search.tracking import ROLE_TAG
+from search.tracking import ROLE_TAG, STATE_TAG
 
 __all__ = ["VIEW_ID", "SPACE_PARAM_PREFIX", "space_keys", "view_tags", "view_url"]
 
@@ -31,7 +31,7 @@ VIEW_ID = "snn-search-trials"
 SPACE_PARAM_PREFIX = "space."  # the parent run's params name each searched key: space.<key> = its range
 _VIEW_TAG = f"mlflow.sharedViewState.{VIEW_ID}"
 _TEST_METRICS = ("final_test_accuracy", "final_test_n_s")
-_TAGS = ("pareto_front", "trial_state", "pareto_rank", "prune_reason")
+_TAGS = ("pareto_front", STATE_TAG, "pareto_rank", "prune_reason")  # as search.tracking and .callbacks write them
 
 
 def space_keys(parent_params: dict[str, str]) -> list[str]:
