@@ -9,6 +9,7 @@
 <root>/<name>/trials/<id>/    each trial's out_dir (checkpoint.pt, metrics.json, plots)
 <root>/<name>/attempts/<id>.jsonl  one line per start of a trial: node, pid, epochs it resumed from
 <root>/<name>/artifacts/      Pareto table, plots and summary (also logged to the parent MLflow run)
+<root>/<name>/snapshot.json   every trial row and the summary, for the read-only commands (search.snapshot)
 ```
 """
 

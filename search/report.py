@@ -1,5 +1,6 @@
 """The study's report, rebuilt from its trial rows: the Pareto tags, ``pareto.csv``/``pareto.json``, the
-summary, the Pareto plots; written to ``<study>/artifacts`` and logged to the parent MLflow run.
+summary, the Pareto plots; written to ``<study>/artifacts`` and logged to the parent MLflow run; and the
+study's snapshot (search.snapshot), which the read-only commands read.
 
 The driver rebuilds it at most every :data:`REPORT_INTERVAL_S` while trials finish and always at the end
 (search.callbacks), from rows it keeps in memory: a study's overhead grows with its trials, not with their
@@ -14,6 +15,7 @@ from typing import Any, Sequence
 
 from search.layout import StudyLayout
 from search.manifest import StudyManifest
+from search.snapshot import write_snapshot
 from search.tracking import StudyTracker, TrialRow
 
 __all__ = ["write_report", "REPORT_INTERVAL_S"]
@@ -41,6 +43,7 @@ def write_report(layout: StudyLayout, manifest: StudyManifest, rows: Sequence[Tr
     if tracker.find_parent() is not None:  # a study stopped before it recorded anything has no parent run
         for path in files:
             tracker.log_parent_artifact(path)
+    write_snapshot(layout.dir, rows, summary)  # what `status`/`pareto`/`list` read (no MLflow import)
     return summary
 
 
