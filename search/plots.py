@@ -154,7 +154,8 @@ def pareto_figure(rows: Sequence[TrialRow], objectives: Sequence[Objective], dat
         _paper_note(ax, paper, xlim, ylim)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the plot: no point hidden
+    if ax.get_legend_handles_labels()[0]:  # a study with no finished trial yet has nothing to list
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the plot: no point hidden
     fig.tight_layout()
     return fig
 
