@@ -78,9 +78,12 @@ def fitted_table(title: str, columns: Sequence[Column], rows: Sequence[Sequence[
 
 def trials_table(rows: Sequence[TrialRow], objectives: Sequence[Objective], title: str, width: int) -> Table:
     """One line per trial. At narrow widths the columns drop in this order: params / prune reason, epochs,
-    test acc, rank; the trial, its state and the objectives always show in full."""
+    test acc, overflows (spikes dropped by full spike buffers, shown when a trial has any), rank; the trial,
+    its state and the objectives always show in full."""
+    overflows = any(row.metrics.get("spike_overflows") for row in rows)
     columns = [Column("trial", keep=True), Column("state", keep=True), *(Column(o.metric, keep=True) for o in objectives),
-               Column("rank"), Column("test acc"), Column("epochs"), Column("params / prune reason", wrap=True)]
+               Column("rank"), *((Column("overflows"),) if overflows else ()), Column("test acc"), Column("epochs"),
+               Column("params / prune reason", wrap=True)]
     lines = []
     for row in rows:
         run, planned = row.metrics.get("epochs_run"), row.metrics.get("epochs_planned")
@@ -89,6 +92,7 @@ def trials_table(rows: Sequence[TrialRow], objectives: Sequence[Objective], titl
         rank = row.tags.get("pareto_rank", "-")
         lines.append([row.name, row.state, *(format_value(o.metric, row.metrics.get(o.final_metric)) for o in objectives),
                       f"[bold]{rank}[/bold]" if rank == "1" else rank,
+                      *((str(int(row.metrics.get("spike_overflows") or 0) or ""),) if overflows else ()),
                       format_value("accuracy", row.metrics.get("final_test_accuracy")), epochs, note or ""])
     return fitted_table(title, columns, lines, width)
 

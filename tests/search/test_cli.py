@@ -126,3 +126,23 @@ def test_the_snapshot_and_the_stores_give_the_same_answers(root, tmp_path, capsy
     assert "snapshot of" in with_snapshot and "snapshot" not in from_stores
     lines = lambda text: [line.rstrip() for line in re.sub(r" \(snapshot of [^)]*\)", "", text).splitlines()]
     assert lines(with_snapshot) == lines(from_stores)
+
+
+def test_status_shows_spike_overflows_only_for_studies_that_have_them():
+    from rich.console import Console
+
+    from search.cli.render import trials_table
+    from search.objectives import DEFAULT_OBJECTIVES
+    from search.tracking import TrialRow
+
+    def render(rows):
+        console = Console(width=200, record=True)
+        console.print(trials_table(rows, DEFAULT_OBJECTIVES, "t", 200))
+        return console.export_text()
+
+    calm = TrialRow("r0", "trial_000", "COMPLETE", {}, {"final_val_accuracy": 0.9, "final_val_n_s": 1.0})
+    flooded = TrialRow("r1", "trial_001", "COMPLETE", {}, {"final_val_accuracy": 0.5, "final_val_n_s": 124.0,
+                                                           "spike_overflows": 555643})
+    assert "overflows" not in render([calm])
+    text = render([calm, flooded])
+    assert "overflows" in text and "555643" in next(line for line in text.splitlines() if "trial_001" in line)
