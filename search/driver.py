@@ -91,7 +91,9 @@ def drive_study(study, settings: SearchConfig, layout: StudyLayout, manifest: St
                                             study_finished=False)
                 recovery.restore_deleted_checkpoints(deleted_checkpoints)
             quiet_tune()
-            _tuner(study, settings, layout, manifest, options.resume).fit()
+            tuner = _tuner(study, settings, layout, manifest, options.resume)
+            with interrupts.tune_running():
+                tuner.fit()
         except Interrupted as stop:  # a second signal, or one before Tune could stop gracefully
             interrupted_by = stop.signum
         finally:
