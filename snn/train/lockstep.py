@@ -47,16 +47,19 @@ def train_lockstep(
     callback: Callable[[list[EpochReport]], str | None] | None = None,
     resume: Sequence[bool] | bool = False,
     evaluate_test: bool = True,
+    names: Sequence[str] | None = None,
 ) -> list[RunResult]:
     """Trains every ``configs[i]`` into ``out_dirs[i]``, epoch by epoch in turn; the configs must plan the same
     epochs (they differ in their seed). ``callback(reports)`` gets every run's report of an epoch; a
-    non-empty string returned stops all runs with that reason. A run whose trainer would stop by itself
-    (:func:`snn.train.trainer.own_stop_reason`) stops all of them, with its reason and its index."""
+    non-empty string returned stops all runs with that reason. A run whose trainer stops by itself
+    (:func:`snn.train.trainer.own_stop_reason`) stops with its own reason, and the others with
+    ``"{names[i]}: {that reason}"`` (names default to ``run 0``, ``run 1``, ...)."""
     resumes = [resume] * len(configs) if isinstance(resume, bool) else list(resume)
     runs = [_Run(c, Path(d), r, evaluate_test) for c, d, r in zip(configs, out_dirs, resumes, strict=True)]
-    reason: str | None = None
+    names = list(names) if names is not None else [f"run {i}" for i in range(len(runs))]
+    reasons: list[str | None] = [None] * len(runs)
     while True:
-        reports = [run.advance(reason) for run in runs]
+        reports = [run.advance(reason) for run, reason in zip(runs, reasons)]
         if all(r is None for r in reports):
             return [run.result for run in runs]
         if any(r is None for r in reports) or len({r.epoch for r in reports}) != 1:
@@ -64,6 +67,7 @@ def train_lockstep(
             raise RuntimeError(f"the runs are out of step (epochs {epochs}): they must plan the same epochs and "
                                f"resume from the same one")
         reason = callback(reports) if callback else None
-        if not reason:
-            own = [(i, why) for i, r in enumerate(reports) if (why := own_stop_reason(r))]
-            reason = f"run {own[0][0]}: {own[0][1]}" if own else None
+        own = [own_stop_reason(r) for r in reports]
+        first = next(((names[i], why) for i, why in enumerate(own) if why), None)
+        # A run that stops by itself is sent nothing: its trainer records its own reason, as train() would.
+        reasons = [reason or (None if why or first is None else f"{first[0]}: {first[1]}") for why in own]
