@@ -58,8 +58,10 @@ def confirmed_png(path: Path, records, study_front: set[str], dataset: str, titl
             ax.annotate(trial, median, textcoords="offset points", xytext=(4, 4), fontsize=6)
         if split == "test" and (paper := _paper(dataset)):
             ax.scatter(*zip(*paper.values()), marker="*", s=120, c="black", zorder=4, label="paper Table 3 (test medians)")
-            for label, xy in paper.items():
-                ax.annotate(f"paper {label}", xy, textcoords="offset points", xytext=(5, -9), fontsize=7)
+            # The paper's points sit close together: labels in a column to their right, each linked to its star.
+            for i, (label, xy) in enumerate(sorted(paper.items(), key=lambda item: -item[1][1])):
+                ax.annotate(f"paper {label}", xy, textcoords="offset points", xytext=(30, 6 - 12 * i), fontsize=7,
+                            arrowprops=dict(arrowstyle="-", lw=0.5, color="grey"))
         ax.scatter([], [], c="tab:red", label="confirmed front (median, IQR bars)")
         ax.scatter([], [], c="tab:blue", label="other confirmed settings")
         ax.set(xlabel=f"{name.split()[0]} N_S (spikes/neuron)", ylabel=f"{name.split()[0]} accuracy (%)", title=name)
