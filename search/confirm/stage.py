@@ -10,7 +10,6 @@ every setting keeps its one confirmed MLflow run. A setting is recorded as soon 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 

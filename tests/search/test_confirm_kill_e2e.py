@@ -2,7 +2,6 @@
 finished are reused untouched, unfinished ones continue from their checkpoints (no epoch trained twice), the
 setting ends with exactly one confirmed MLflow run, and nothing is left RUNNING."""
 
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from snn.train import CHECKPOINT
 from snn.train.checkpoint import load_checkpoint
 from tests.search.conftest import tiny_study_text
 from tests.search.procs import kill_pids, session_pids, wait_for
+from tests.search.test_driver_crash_e2e import epochs_of
 
 SEEDS = 3
 EPOCHS, TRAIN_SAMPLES = 30, 3000  # a seed run trains for seconds: the kill finds one finished and one mid-run
@@ -27,16 +27,8 @@ CLI = [sys.executable, "-c", "import sys; from search.cli import main; sys.exit(
 pytestmark = pytest.mark.slow
 
 
-def state(run_dir: Path) -> tuple[list[dict], bool]:
-    try:
-        data = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return [], False
-    return data["epochs"], data.get("final") is not None
-
-
 def kill_point(confirm_dir: Path):
-    runs = {d: state(d) for d in confirm_dir.glob("trial_*/seed*")}
+    runs = {d: epochs_of(d) for d in confirm_dir.glob("trial_*/seed*")}
     finished = [d for d, (_, done) in runs.items() if done]
     training = [d for d, (epochs, done) in runs.items() if not done and 1 <= len(epochs) <= EPOCHS - EPOCHS_LEFT_AT_KILL]
     return (finished, training) if finished and training else None
@@ -65,7 +57,7 @@ def test_a_killed_confirmation_continues_without_training_anything_twice(tmp_pat
     finally:
         kill_pids(session_pids(driver.pid))  # its local Ray and the workers still training
     finished, _ = point
-    before = {d: state(d) for d in confirm_dir.glob("trial_*/seed*")}
+    before = {d: epochs_of(d) for d in confirm_dir.glob("trial_*/seed*")}
     saved = {d: len(load_checkpoint(d / CHECKPOINT)["epochs"]) for d in before if (d / CHECKPOINT).exists()}
 
     again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -76,11 +68,11 @@ def test_a_killed_confirmation_continues_without_training_anything_twice(tmp_pat
     runs = sorted(confirm_dir.glob("trial_000/seed*"))
     assert [d.name for d in runs] == [f"seed{s}" for s in range(1, SEEDS + 1)]  # fresh seeds: the study trained seed 0
     for run_dir in runs:
-        epochs, done = state(run_dir)
+        epochs, done = epochs_of(run_dir)
         assert done and [e["epoch"] for e in epochs] == list(range(EPOCHS)), run_dir
         attempts = read_attempts(study.layout.dir, f"confirm-trial_000-{run_dir.name}")
         if run_dir in finished:  # reused as it was: not started again, not a byte of its record changed
-            assert len(attempts) == 1 and state(run_dir) == before[run_dir], run_dir
+            assert len(attempts) == 1 and epochs_of(run_dir) == before[run_dir], run_dir
         elif run_dir in saved:  # continued from its checkpoint, the epochs before the kill kept as they were
             assert [a["resumed_epochs"] for a in attempts] == [0, saved[run_dir]], (run_dir, attempts)
             assert epochs[:len(before[run_dir][0])] == before[run_dir][0]

@@ -155,3 +155,12 @@ def test_confirming_again_trains_nothing_and_adds_no_run(confirmed):
     assert [r.info.run_name for r in client.search_runs([study.manifest.experiment_id], "") if r.info.status == "RUNNING"] == []
     artifacts = {a.path for a in client.list_artifacts(study.manifest.parent_run_id)}
     assert {"confirmation.csv", "confirmed.csv", "confirmed.json", "confirmed_pareto.png", "confirmed_pareto.html"} <= artifacts
+
+
+def test_confirm_refuses_a_study_whose_driver_is_running(confirmed):
+    from search.lock import StudyLock, StudyLockedError
+
+    study, _, _ = confirmed
+    with StudyLock(study.layout.lock_file, "snn-search resume tiny"):
+        with pytest.raises(StudyLockedError, match="`snn-search resume tiny`"):
+            confirm_study("tiny", ConfirmOptions(seeds=CONFIRM_SEEDS, band=1.0, root=str(study.layout.dir.parent), live=False))

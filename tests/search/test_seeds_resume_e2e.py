@@ -2,7 +2,6 @@
 holds every seed's run folder: both seeds continue from the same epoch, and each ends bit for bit as if never
 interrupted; MLflow logs every epoch once."""
 
-import json
 import os
 import signal
 import threading
@@ -18,17 +17,11 @@ from snn.train import load_study
 from snn.train.lockstep import train_lockstep
 from tests.search.conftest import edit_study, tiny_study_text
 from tests.search.consistency import assert_study_consistent
+from tests.search.test_driver_crash_e2e import epochs_of
 from tests.snn.train.test_checkpoint_resume import _assert_same_run
 
 EPOCHS, SAMPLES, KILL_AT = 24, 2000, 4  # a seed epoch takes ~0.2 s: the worker is caught at epoch 4+ of 24
 pytestmark = pytest.mark.slow
-
-
-def epochs(run_dir: Path) -> list[dict]:
-    try:
-        return json.loads((run_dir / "metrics.json").read_text())["epochs"]
-    except (OSError, ValueError):
-        return []
 
 
 def kill_mid_run(study_dir: Path, seen: dict) -> None:
@@ -39,9 +32,9 @@ def kill_mid_run(study_dir: Path, seen: dict) -> None:
         for trial_dir in (study_dir / "trials").glob("*"):
             seeds = [trial_dir / "seed0", trial_dir / "seed1"]
             attempts = read_attempts(study_dir, trial_dir.name)
-            if len(attempts) == 1 and all(len(epochs(d)) >= KILL_AT for d in seeds):
+            if len(attempts) == 1 and all(len(epochs_of(d)[0]) >= KILL_AT for d in seeds):
                 os.kill(attempts[0]["pid"], signal.SIGKILL)
-                seen.update(trial=trial_dir.name, before={d.name: epochs(d) for d in seeds})
+                seen.update(trial=trial_dir.name, before={d.name: epochs_of(d)[0] for d in seeds})
                 return
         time.sleep(0.1)
 
@@ -64,8 +57,8 @@ def test_a_killed_trial_continues_every_seed_from_its_checkpoint(tmp_path):
     resumed = attempts[1]["resumed_epochs"]
     trial_dir = study_dir / "trials" / seen["trial"]
     for seed in ("seed0", "seed1"):  # both seeds from the same epoch, what they had trained before kept
-        assert epochs(trial_dir / seed)[:resumed] == seen["before"][seed][:resumed]
-        assert len(epochs(trial_dir / seed)) == EPOCHS
+        assert epochs_of(trial_dir / seed)[0][:resumed] == seen["before"][seed][:resumed]
+        assert len(epochs_of(trial_dir / seed)[0]) == EPOCHS
 
     # Each seed ends as the uninterrupted lockstep of the trial's setting (the paper's start point) ends.
     base = load_study(tmp_path / "tiny.toml").train.with_overrides({"loss.alpha": 3.5e-3, "network.threshold": 1.0})
