@@ -7,8 +7,9 @@
   ``confirmed_test_n_s_q3``, ``confirmed_test_ce_median``, ...). Found again by its tags, never duplicated.
 - ``confirmed_front = "true"`` on the confirmed runs non-dominated on their *validation* medians of the
   study's objectives (selection never looks at the test set; test medians are what is reported).
-- In the parent run: ``confirmation.csv`` (one row per setting and seed), ``confirmed.csv``/``.json`` (one
-  row per confirmed setting) and the plot ``confirmed_pareto.png``/``.html`` (search.confirm.plot).
+- In the parent run: ``confirmation.csv`` (one row per setting and seed), ``confirmed.csv``/``.json``/``.md``
+  (one row per confirmed setting; .md: search.confirm.markdown) and the plot ``confirmed_pareto.png``/``.html``
+  (search.confirm.plot).
 """
 
 from __future__ import annotations

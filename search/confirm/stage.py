@@ -84,6 +84,7 @@ class _Confirmation:
         self.objectives = list(manifest.objectives)
         self.names = columns(self.objectives)
         self.values: dict[Any, dict[str, float]] = {}  # seed run -> its final values, once finished
+        self.trials = []  # the study's trial rows, read when planning
 
     def _plan(self) -> tuple[list[Setting], int]:
         from search.driver import resolved_train
@@ -173,13 +174,16 @@ class _Confirmation:
 
     def report(self) -> list[dict[str, Any]]:
         """Tags the confirmed front, writes and logs the artifacts; returns every confirmed setting's record."""
+        from search.confirm.markdown import confirmed_markdown
         from search.confirm.plot import confirmed_plots
+        from search.report import write_text
 
         rows = tag_confirmed_front(self.tracker, self.objectives)
         records = confirmed_records(rows, self.trials, self.names)
         seed_rows = [{"trial": run.study, "seed": run.seed, **values} for run, values in self.values.items()]
         out = self.layout.artifacts_dir
         files = write_artifacts(out, sorted(seed_rows, key=lambda r: (r["trial"], r["seed"])), records)
+        files.append(write_text(out / "confirmed.md", confirmed_markdown(records, self.manifest.dataset)))
         files += confirmed_plots(out, records, self.trials, self.manifest.dataset,
                                  f"{self.manifest.name}: {len(records)} setting(s) confirmed")
         for path in files:

@@ -154,7 +154,8 @@ def test_confirming_again_trains_nothing_and_adds_no_run(confirmed):
     assert len(confirmed_runs) == len(first.records) == len(again.records)
     assert [r.info.run_name for r in client.search_runs([study.manifest.experiment_id], "") if r.info.status == "RUNNING"] == []
     artifacts = {a.path for a in client.list_artifacts(study.manifest.parent_run_id)}
-    assert {"confirmation.csv", "confirmed.csv", "confirmed.json", "confirmed_pareto.png", "confirmed_pareto.html"} <= artifacts
+    assert {"confirmation.csv", "confirmed.csv", "confirmed.json", "confirmed.md", "confirmed_pareto.png",
+            "confirmed_pareto.html"} <= artifacts
 
 
 def test_confirm_refuses_a_study_whose_driver_is_running(confirmed):
