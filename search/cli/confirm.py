@@ -13,8 +13,8 @@ from search.cli.render import format_value, make_console
 
 __all__ = ["ConfirmCommand", "print_confirmed", "confirmed_table"]
 
-_SHOWN = (("val acc", "confirmed_val_accuracy"), ("val N_S", "confirmed_val_n_s"), ("test acc", "confirmed_test_accuracy"),
-          ("test N_S", "confirmed_test_n_s"))
+_SHOWN = (("val acc %", "confirmed_val_accuracy"), ("val N_S", "confirmed_val_n_s"),
+          ("test acc %", "confirmed_test_accuracy"), ("test N_S", "confirmed_test_n_s"))
 
 
 class ConfirmCommand:
@@ -71,24 +71,29 @@ class ConfirmCommand:
 
 
 def _cell(record: dict[str, Any], key: str) -> str:
+    """The median over the line of its interquartile range, ``98.50`` / ``(98.40-98.70)`` (accuracies in %)."""
     median, q1, q3 = (record.get(f"{key}_{s}") for s in ("median", "q1", "q3"))
     if median is None:
         return "-"
-    return f"{format_value(key, median)} ({format_value(key, q1)}-{format_value(key, q3)})"
+    fmt = (lambda v: f"{100 * v:.2f}") if "accuracy" in key else (lambda v: f"{v:.3f}")
+    return f"{fmt(median)}\n({fmt(q1)}-{fmt(q3)})"
 
 
 def confirmed_table(records: Sequence[dict[str, Any]], title: str):
+    """Medians with their interquartile range, the values the study measured for the setting's trial, and its
+    parameters one per line (named without their section: ``alpha`` for ``loss.alpha``; JSON and CSV keep
+    the full names)."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for column in ("trial", "front", "seeds", *(label for label, _ in _SHOWN), "study val acc", "study test acc",
-                   "params"):
-        table.add_column(column)
+    for column in ("trial", "front", "seeds", *(label for label, _ in _SHOWN), "study val / test acc %", "params"):
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps a cell, never cuts it
     for r in records:
-        params = ", ".join(f"{k.removeprefix('param:')}={format_value(k, v)}" for k, v in r.items() if k.startswith("param:"))
+        study = " / ".join("-" if r.get(k) is None else f"{100 * r[k]:.2f}" for k in ("final_val_accuracy", "final_test_accuracy"))
+        params = "\n".join(f"{k.removeprefix('param:').split('.', 1)[-1]}={format_value(k, v)}"
+                           for k, v in r.items() if k.startswith("param:"))
         table.add_row(r["trial"], "yes" if r["confirmed_front"] else "", format_value("", r.get("confirmed_seeds")),
-                      *(_cell(r, key) for _, key in _SHOWN), format_value("accuracy", r.get("final_val_accuracy")),
-                      format_value("accuracy", r.get("final_test_accuracy")), params)
+                      *(_cell(r, key) for _, key in _SHOWN), study, params)
     return table
 
 

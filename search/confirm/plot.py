@@ -1,8 +1,9 @@
 """``confirmed_pareto.png`` / ``.html``: what more seeds did to the study's front. Two panels, accuracy (%) over
 N_S: validation (what the selection looked at) and test (what is reported). In each, every confirmed setting's
-value in the study (its trial; the study's own front joined by a dashed line) with an arrow to its confirmed
+value in the study (its trial; on validation, the study's front joined by a dashed line) with an arrow to its confirmed
 median, whose bars span the interquartile range over the seeds; the confirmed front in red. The test panel
-also shows the paper's Table 3 points (test medians over 10 seeds), labelled as such."""
+also shows the paper's Table 3 points (test medians over 10 seeds), labelled as such. The PNG repeats both
+panels zoomed on the best accuracies (a front reaches down to networks that barely fire); the HTML zooms."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Sequence
 from search.plots import PAPER_POINTS
 from search.tracking import TrialRow
 
-__all__ = ["confirmed_plots", "PANELS"]
+__all__ = ["confirmed_plots", "PANELS", "ZOOM_POINTS"]
 
 PANELS = (("val", "validation (selection)"), ("test", "test (reported)"))
 
@@ -36,37 +37,61 @@ def _paper(dataset: str) -> dict[str, tuple[float, float]]:
     return {name: (ns, acc) for name, (acc, ns) in PAPER_POINTS.get(dataset, {}).items()}
 
 
+ZOOM_POINTS = 3.0  # the lower row shows accuracies within this many points of the best median
+
+
+def _zoom(ax, points, paper: dict) -> None:
+    """Limits ``ax`` to the accuracies within ZOOM_POINTS of the best confirmed median (and the paper's)."""
+    top = max([p[3][1] for p in points] + [xy[1] for xy in paper.values()])
+    low = top - ZOOM_POINTS
+    xs = [xy[0] for p in points for xy in (p[2], p[3]) if xy and xy[1] >= low] + [xy[0] for xy in paper.values()]
+    ax.set_ylim(low, top + 0.6)
+    if xs:
+        margin = 0.1 * (max(xs) - min(xs) or 1.0)
+        ax.set_xlim(min(xs) - margin, max(xs) + 3 * margin)  # room for the paper's labels
+
+
+def _draw(ax, points, study_front: set[str], split: str, name: str, paper: dict) -> None:
+    front = sorted((p[2] for p in points if p[0] in study_front and p[2]), key=lambda xy: xy[0])
+    if front and split == "val":  # the study's front is one on validation values (on test it zigzags)
+        ax.plot(*zip(*front), ls="--", c="grey", lw=1, label="the study's front")
+    ax.scatter([], [], facecolors="none", edgecolors="grey", label="value in the study (arrow: to the median)")
+    for trial, on_front, study, median, x_iqr, y_iqr in points:
+        colour = "tab:red" if on_front else "tab:blue"
+        if study:
+            ax.scatter(*study, facecolors="none", edgecolors=colour, s=30)
+            ax.annotate("", median, study, arrowprops=dict(arrowstyle="->", color=colour, lw=0.8, alpha=0.7))
+        ax.errorbar(*median, xerr=[[median[0] - x_iqr[0]], [x_iqr[1] - median[0]]],
+                    yerr=[[median[1] - y_iqr[0]], [y_iqr[1] - median[1]]], fmt="o", c=colour, ms=6, capsize=2)
+        ax.annotate(trial, median, textcoords="offset points", xytext=(4, 4), fontsize=6, annotation_clip=True)
+    if paper:
+        ax.scatter(*zip(*paper.values()), marker="*", s=120, c="black", zorder=4, label="paper Table 3 (test medians)")
+        # The paper's points sit close together: labels in a column to their right, each linked to its star.
+        for i, (label, xy) in enumerate(sorted(paper.items(), key=lambda item: -item[1][1])):
+            ax.annotate(f"paper {label}", xy, textcoords="offset points", xytext=(30, 6 - 12 * i), fontsize=7,
+                        arrowprops=dict(arrowstyle="-", lw=0.5, color="grey"), annotation_clip=True)
+    ax.scatter([], [], c="tab:red", label="confirmed front (median, IQR bars)")
+    ax.scatter([], [], c="tab:blue", label="other confirmed settings")
+    ax.set(xlabel=f"{name.split()[0]} N_S (spikes/neuron)", ylabel=f"{name.split()[0]} accuracy (%)", title=name)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def confirmed_png(path: Path, records, study_front: set[str], dataset: str, title: str) -> Path:
+    """Top row: every confirmed setting; bottom row: the same, zoomed on the best accuracies."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, (split, name) in zip(axes, PANELS):
+    fig, axes = plt.subplots(2, 2, figsize=(12, 10))
+    for col, (split, name) in enumerate(PANELS):
         points = _points(records, split)
-        front = sorted((p[2] for p in points if p[0] in study_front and p[2]), key=lambda xy: xy[0])
-        if front:
-            ax.plot(*zip(*front), ls="--", c="grey", lw=1, marker="o", mfc="none", label="study front (its trials)")
-        for trial, on_front, study, median, x_iqr, y_iqr in points:
-            colour = "tab:red" if on_front else "tab:blue"
-            if study:
-                ax.scatter(*study, facecolors="none", edgecolors=colour, s=30)
-                ax.annotate("", median, study, arrowprops=dict(arrowstyle="->", color=colour, lw=0.8, alpha=0.7))
-            ax.errorbar(*median, xerr=[[median[0] - x_iqr[0]], [x_iqr[1] - median[0]]],
-                        yerr=[[median[1] - y_iqr[0]], [y_iqr[1] - median[1]]], fmt="o", c=colour, ms=6, capsize=2)
-            ax.annotate(trial, median, textcoords="offset points", xytext=(4, 4), fontsize=6)
-        if split == "test" and (paper := _paper(dataset)):
-            ax.scatter(*zip(*paper.values()), marker="*", s=120, c="black", zorder=4, label="paper Table 3 (test medians)")
-            # The paper's points sit close together: labels in a column to their right, each linked to its star.
-            for i, (label, xy) in enumerate(sorted(paper.items(), key=lambda item: -item[1][1])):
-                ax.annotate(f"paper {label}", xy, textcoords="offset points", xytext=(30, 6 - 12 * i), fontsize=7,
-                            arrowprops=dict(arrowstyle="-", lw=0.5, color="grey"))
-        ax.scatter([], [], c="tab:red", label="confirmed front (median, IQR bars)")
-        ax.scatter([], [], c="tab:blue", label="other confirmed settings")
-        ax.set(xlabel=f"{name.split()[0]} N_S (spikes/neuron)", ylabel=f"{name.split()[0]} accuracy (%)", title=name)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        paper = _paper(dataset) if split == "test" else {}
+        _draw(axes[0][col], points, study_front, split, name, paper)
+        _draw(axes[1][col], points, study_front, split, f"{name}, zoomed", paper)
+        if points:
+            _zoom(axes[1][col], points, paper)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,7 +28,7 @@ from search.summary import records_csv
 from search.tracking import ROLE_TAG, StudyTracker, TrialRow
 
 __all__ = ["columns", "seed_values", "setting_metrics", "record_setting", "tag_confirmed_front", "confirmed_rows",
-           "confirmed_records", "write_artifacts", "CONFIRMED_ROLE", "CONFIRMED_FILTER"]
+           "confirmation_rows", "confirmed_records", "write_artifacts", "CONFIRMED_ROLE", "CONFIRMED_FILTER"]
 
 CONFIRMED_ROLE = "confirmed"
 CONFIRMED_FILTER = 'tags.confirmed_front = "true"'  # the MLflow UI search that shows the confirmed front
@@ -40,12 +41,12 @@ def columns(objectives: Sequence[Objective]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def seed_values(run, names: Sequence[str]) -> dict[str, float] | None:
+def seed_values(out_dir: Path, names: Sequence[str]) -> dict[str, float] | None:
     """A finished seed run's final values (``names``), None when it has not finished."""
     from snn.train.trainer import METRICS
 
     try:
-        data = json.loads((run.out_dir / METRICS).read_text())
+        data = json.loads((out_dir / METRICS).read_text())
     except (OSError, ValueError):
         return None
     if not data.get("final"):
@@ -71,7 +72,7 @@ def _confirmed_runs(tracker: StudyTracker, trial: str | None = None) -> list:
 def record_setting(tracker: StudyTracker, setting: Setting, metrics: dict[str, float]) -> str:
     """The setting's confirmed run, created or found again (a killed confirmation left it RUNNING, or an
     earlier one confirmed it), with its params and ``metrics``, ended FINISHED; returns its run id."""
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric, RunTag
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     found = _confirmed_runs(tracker, setting.trial)
@@ -86,11 +87,10 @@ def record_setting(tracker: StudyTracker, setting: Setting, metrics: dict[str, f
             "confirmed_from": setting.trial, "confirmed_front": "false",
             "out_dir": str(setting.runs[0].out_dir.parent)}).info.run_id
     tracker.log_params(run_id, setting.params)
-    tracker.client.set_tag(run_id, "confirmed_seed_list", ",".join(str(r.seed) for r in setting.runs))
-    import time
-
     now = int(time.time() * 1000)
-    tracker.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+    # The seeds in the same batch as their medians: confirmation.csv is rebuilt from them.
+    tracker.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                             tags=[RunTag("confirmed_seed_list", ",".join(str(r.seed) for r in setting.runs))])
     tracker.client.set_terminated(run_id, "FINISHED")
     return run_id
 
@@ -119,6 +119,17 @@ def tag_confirmed_front(tracker: StudyTracker, objectives: Sequence[Objective]) 
             tracker.client.set_tag(row.run_id, "confirmed_front", wanted)
             row.tags["confirmed_front"] = wanted
     return rows
+
+
+def confirmation_rows(rows: Sequence[TrialRow], confirm_dir: Path, names: Sequence[str]) -> list[dict[str, Any]]:
+    """``confirmation.csv``: per confirmed run, one row per seed its medians were taken over (its tag
+    ``confirmed_seed_list``), read from the seed runs themselves."""
+    table = []
+    for row in rows:
+        for seed in filter(None, row.tags.get("confirmed_seed_list", "").split(",")):
+            values = seed_values(confirm_dir / row.name / f"seed{seed}", names)
+            table.append({"trial": row.name, "seed": int(seed), **(values or dict.fromkeys(names, math.nan))})
+    return table
 
 
 def confirmed_records(rows: Sequence[TrialRow], trials: Sequence[TrialRow], names: Sequence[str]) -> list[dict[str, Any]]:

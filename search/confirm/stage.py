@@ -15,8 +15,8 @@ from typing import Any
 
 from search.confirm.display import ConfirmDisplay
 from search.confirm.plan import Setting, plan_settings, trial_parameters
-from search.confirm.record import (columns, confirmed_records, record_setting, seed_values, setting_metrics,
-                                   tag_confirmed_front, write_artifacts)
+from search.confirm.record import (columns, confirmation_rows, confirmed_records, record_setting, seed_values,
+                                   setting_metrics, tag_confirmed_front, write_artifacts)
 from search.confirm.select import select_settings
 from search.layout import StudyLayout
 from search.outcome import FINISHED_STATES
@@ -109,7 +109,7 @@ class _Confirmation:
         states = {run: run_state(run) for run in self.by_run}
         for run, state in states.items():
             if state == "done":
-                self.values[run] = seed_values(run, self.names)
+                self.values[run] = seed_values(run.out_dir, self.names)
         todo = [run for run in self.by_run if states[run] != "done"]
         counts = {"reused": len(states) - len(todo), "continued": sum(states[r] == "partial" for r in todo),
                   "started": sum(states[r] == "new" for r in todo)}
@@ -136,7 +136,7 @@ class _Confirmation:
         from search.runtime import prepare_environment, start_ray, warm_kernels
 
         def finished(run, error: str | None) -> None:
-            values = None if error else seed_values(run, self.names)
+            values = None if error else seed_values(run.out_dir, self.names)
             if values is None:
                 failed.append((run.label, error or "the run ended without final metrics"))
                 self.display.finished(run, f"FAILED: {failed[-1][1]}")
@@ -180,9 +180,8 @@ class _Confirmation:
 
         rows = tag_confirmed_front(self.tracker, self.objectives)
         records = confirmed_records(rows, self.trials, self.names)
-        seed_rows = [{"trial": run.study, "seed": run.seed, **values} for run, values in self.values.items()]
         out = self.layout.artifacts_dir
-        files = write_artifacts(out, sorted(seed_rows, key=lambda r: (r["trial"], r["seed"])), records)
+        files = write_artifacts(out, confirmation_rows(rows, self.layout.confirm_dir, self.names), records)
         files.append(write_text(out / "confirmed.md", confirmed_markdown(records, self.manifest.dataset)))
         files += confirmed_plots(out, records, self.trials, self.manifest.dataset,
                                  f"{self.manifest.name}: {len(records)} setting(s) confirmed")
