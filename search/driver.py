@@ -20,10 +20,10 @@ from search.runtime import prepare_environment, quiet_tune, start_ray, warm_kern
 from search.tracking import StudyTracker
 from search.tune_state import read_tune_snapshot
 
-__all__ = ["drive_study"]
+__all__ = ["drive_study", "resolved_train"]
 
 
-def _resolved_train(study) -> dict[str, Any]:
+def resolved_train(study) -> dict[str, Any]:
     """The train table as workers get it: a relative data root is taken relative to the driver's cwd
     (trials run in Tune's own directories)."""
     train = study.train.to_dict()
@@ -44,9 +44,9 @@ def _tuner(study, settings: SearchConfig, layout: StudyLayout, manifest: StudyMa
     from search.trainable import run_trial
 
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, base_train=_resolved_train(study), pruning=vars(settings.pruning),
+        tune.with_parameters(run_trial, base_train=resolved_train(study), pruning=vars(settings.pruning),
                              study_dir=str(layout.dir), threads=settings.resources.threads,
-                             gpus=settings.resources.gpus),
+                             gpus=settings.resources.gpus, seeds=settings.seeds),
         {"cpu": settings.resources.cpus, "gpu": settings.resources.gpus},
     )
     if resume and tune.Tuner.can_restore(str(layout.tune_dir)):

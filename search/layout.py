@@ -10,6 +10,7 @@
 <root>/<name>/attempts/<id>.jsonl  one line per start of a trial: node, pid, epochs it resumed from
 <root>/<name>/artifacts/      Pareto table, plots and summary (also logged to the parent MLflow run)
 <root>/<name>/snapshot.json   every trial row and the summary, for the read-only commands (search.snapshot)
+<root>/<name>/confirm/<trial>/seed<S>/  the confirmation stage's seed runs (search.confirm)
 ```
 """
 
@@ -51,6 +52,7 @@ class StudyLayout:
     tune_dir = property(lambda self: self.dir / "tune")
     trials_dir = property(lambda self: self.dir / "trials")
     artifacts_dir = property(lambda self: self.dir / "artifacts")
+    confirm_dir = property(lambda self: self.dir / "confirm")
     lock_file = property(lambda self: self.dir / "driver.lock")
 
     @property
