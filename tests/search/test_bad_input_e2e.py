@@ -32,15 +32,17 @@ def snn_search(*args, cwd):
 
 
 def in_training(study_dir: Path) -> bool:
-    """A trial has trained an epoch, is not finished, and the driver has taken its result (Tune's result.json,
-    written by the driver, has a line): Tune then holds its checkpoint."""
+    """A trial has trained two epochs, is not finished, and the driver has taken both results (Tune's
+    result.json, written by the driver, has two lines): Tune then holds the first one's checkpoint at least
+    (the newest may still be on its way when the driver stops)."""
     for metrics in (study_dir / "trials").glob("*/metrics.json"):
         try:
             data = json.loads(metrics.read_text())
         except json.JSONDecodeError:
             continue
         result = study_dir / "tune" / metrics.parent.name / "result.json"
-        if data["epochs"] and data.get("final") is None and result.exists() and result.read_text().strip():
+        if (len(data["epochs"]) >= 2 and data.get("final") is None and result.exists()
+                and len(result.read_text().splitlines()) >= 2):
             return True
     return False
 
@@ -95,10 +97,10 @@ def fingerprint(work: Path) -> dict:
 def restored_checkpoint(work: Path) -> Path:
     """The checkpoint file Tune's snapshot will restore the interrupted trial from."""
     tune_dir = work / "snn-studies" / "tiny" / "tune"
-    unfinished = [t for t in read_tune_snapshot(tune_dir).values() if not t.finished]
-    assert unfinished, "the interrupted study has an unfinished trial"
-    assert unfinished[0].checkpoint is not None, "the unfinished trial has a checkpoint"
-    return unfinished[0].checkpoint / "checkpoint.pt"
+    # The other trial may be unfinished too, still without a checkpoint (not started, or its first one in flight).
+    restorable = [t for t in read_tune_snapshot(tune_dir).values() if not t.finished and t.checkpoint is not None]
+    assert restorable, "the interrupted study has an unfinished trial with a checkpoint"
+    return restorable[0].checkpoint / "checkpoint.pt"
 
 
 def test_a_corrupt_checkpoint_stops_the_resume_and_changes_nothing(copy):
