@@ -1,23 +1,26 @@
 """snn-search's search service: multi-objective hyperparameter studies over ``snn.train``.
 
-Ray Tune runs the trials (search.trainable), Optuna proposes them (search.searcher, prune-aware),
-MLflow records them (search.tracking, search.callbacks); ``snn-search`` is the command line (search.cli).
-The light modules (config, space, objectives, pruning, pareto) import neither Ray nor MLflow; the
-orchestration names below are imported on first use.
+What a study is: its file's ``[search]`` table (config, space, objectives, pruning), its state folder
+(layout, manifest) and how a trial ended (outcome). What runs it: the driver (study, driver, runtime,
+interrupts, lock) lets Ray Tune run the trials (trainable), Optuna propose them (searcher) and recovers a
+killed driver (tune_state, recovery); every private Ray access is in _compat. What it stores and reports:
+MLflow (tracking, callbacks), Optuna storage (storage), the report (report, summary, pareto, plots) and
+the console (progress). ``snn-search`` is the command line (search.cli). The light modules import neither
+Ray nor MLflow; the orchestration names below are imported on first use.
 """
 
 from __future__ import annotations
 
 from search.config import Resources, SearchConfig, StorageConfig
 from search.objectives import DEFAULT_OBJECTIVES, OBJECTIVE_METRICS, Objective
-from search.pareto import dominates, pareto_front, pareto_ranks
-from search.pruning import PruningConfig, PruningRule
-from search.space import ParamSpec, parse_space, to_optuna
+from search.pruning import PruningConfig
+from search.space import ParamSpec
 
+# What a caller configures and runs; the machinery (space parsing, Pareto ranking, the pruning rule) stays
+# in its modules.
 __all__ = [
-    "SearchConfig", "Resources", "StorageConfig", "ParamSpec", "parse_space", "to_optuna",
-    "Objective", "OBJECTIVE_METRICS", "DEFAULT_OBJECTIVES", "PruningConfig", "PruningRule",
-    "dominates", "pareto_ranks", "pareto_front",
+    "SearchConfig", "Resources", "StorageConfig", "ParamSpec", "PruningConfig",
+    "Objective", "OBJECTIVE_METRICS", "DEFAULT_OBJECTIVES",
     "RunOptions", "run_study", "resume_study", "StudyTracker", "StudyLayout",
 ]
 

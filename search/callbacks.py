@@ -1,9 +1,10 @@
 """The Tune callback that keeps MLflow in step with the study (runs in the driver, the only MLflow writer).
 
 Per trial: a child run (found again by its Tune trial id after a restore), params, per-epoch metrics at
-step = epoch, final metrics, ``trial_state`` COMPLETE/PRUNED/FAILED (+ ``prune_reason``) and the checkpoint
-location. After every finished trial: Pareto ranks re-tagged on all child runs, and the parent run's Pareto
-table, plots and summary refreshed.
+step = epoch, and at the end its final metrics and the state :func:`search.outcome.classify` decides
+(``trial_state`` COMPLETE/PRUNED/FAILED with ``prune_reason``/``fail_reason``) and the checkpoint location.
+The study's report (Pareto tags, tables, plots: search.report) is rebuilt from rows kept in memory, at most
+every ``REPORT_INTERVAL_S`` while trials finish; the driver rebuilds it once more at the end.
 
 The callback is pickled into Tune's experiment (a restored study gets this object back), so it holds only
 the study directory and builds its MLflow client in ``setup``, from the manifest the driver just wrote.
@@ -11,31 +12,26 @@ the study directory and builds its MLflow client in ``setup``, from the manifest
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from search.layout import StudyLayout
-from search.objectives import Objective
-from search.trainable import FINAL_KEY, NUMBER_KEY, PRUNED_KEY, trial_params
+from search.mlflow_view import space_keys
+from search.outcome import (FINAL_KEY, NUMBER_KEY, RUNNING, Outcome, classify, epoch_metrics, final_metrics_of,
+                            trial_params)
+from search.report import REPORT_INTERVAL_S, write_report
+from search.tracking import TrialRow
 
-__all__ = ["TrackingCallback", "trial_run_name", "EPOCH_METRIC_KEYS"]
-
-EPOCH_METRIC_KEYS = ("train_loss", "lr", "phase", "epoch_seconds", "train_spike_overflows")
-_FINAL_EXTRA = ("epochs_run", "epochs_planned", "epochs_saved")
+__all__ = ["TrackingCallback", "trial_run_name", "trial_outcome"]
 
 
 def trial_run_name(trial) -> str:
     """``trial_007`` for Optuna trial 7 (the number the searcher put in the Tune config), else the Tune id."""
     number = (trial.config or {}).get(NUMBER_KEY)
     return f"trial_{number:03d}" if isinstance(number, int) else f"trial_{trial.trial_id}"
-
-
-def _epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
-    return {k: v for k, v in result.items()
-            if (k.startswith("val_") or k in EPOCH_METRIC_KEYS) and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _fail_reason(trial) -> str:
@@ -50,104 +46,108 @@ def _fail_reason(trial) -> str:
     return f"failed after {getattr(trial, 'num_failures', 0)} attempt(s): {last}"[:5000]
 
 
+def trial_outcome(trial, objectives, errored: bool = False) -> Outcome:
+    """How a Tune trial ended (an errored one with the last line of its error)."""
+    return classify(trial.last_result, objectives, error=_fail_reason(trial) if errored else None)
+
+
 class TrackingCallback(tune.Callback):
     def __init__(self, study_dir: str):
         self.study_dir = study_dir
-        self._tracker = None
-        self._manifest: dict[str, Any] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self._tracker = self._manifest = None
+        self._rows: dict[str, TrialRow] = {}  # Tune trial id -> the trial's row as MLflow holds it
+        self._dirty, self._reported_at = False, 0.0
 
     def __getstate__(self):
-        return {"study_dir": self.study_dir, "_tracker": None, "_manifest": {}}
+        return {"study_dir": self.study_dir}
 
-    # -- setup ----------------------------------------------------------------------------------------------
+    def __setstate__(self, state):
+        self.study_dir = state["study_dir"]
+        self._reset()
+
     @property
     def layout(self) -> StudyLayout:
         path = Path(self.study_dir)
         return StudyLayout(path.name, path)
 
-    @property
-    def objectives(self) -> list[Objective]:
-        return Objective.from_dicts(self._manifest["objectives"])
-
     def open(self) -> None:
-        """Connects to the study's tracking store (the manifest says where)."""
+        """Connects to the study's tracking store (the manifest says where) and reads its trial rows once."""
         from search.tracking import StudyTracker
 
         self._manifest = self.layout.manifest()
-        self._tracker = StudyTracker(self._manifest["tracking_uri"], self._manifest["name"])
+        self._tracker = StudyTracker(self._manifest.tracking_uri, self._manifest.name)
+        if self._tracker.find_parent() is not None:
+            self._rows = {row.tags.get("trial_key", row.run_id): row for row in self._tracker.trials()}
 
     def setup(self, **info) -> None:
         self.open()
-        self._tracker.log_parent_params(self._manifest["parent_params"])
+        self._tracker.log_parent_params(self._manifest.parent_params)
         self._tracker.log_parent_artifact(self.layout.study_file)
-        self._tracker.set_parent_status("RUNNING")
-        self._manifest["experiment_id"] = self._tracker.experiment_id
-        self._manifest["parent_run_id"] = self._tracker.parent_run_id
+        self._tracker.set_parent_status(RUNNING)
+        self._manifest = self._manifest.with_tracking(self._tracker.experiment_id, self._tracker.parent_run_id)
+        self._tracker.show_in_ui(list(self._manifest.objectives), space_keys(self._manifest.parent_params))
         self.layout.write_manifest(self._manifest)
 
     # -- trials ---------------------------------------------------------------------------------------------
-    def _run(self, trial) -> str:
-        out_dir = str(self.layout.trials_dir / trial.trial_id)
-        tags = {"out_dir": out_dir, "tune_trial_id": trial.trial_id}
+    def _run(self, trial) -> TrialRow:
+        key = trial.trial_id
+        tags = {"out_dir": str(self.layout.trials_dir / key), "tune_trial_id": key}
         if NUMBER_KEY in trial.config:
             tags["optuna_trial_number"] = str(trial.config[NUMBER_KEY])
-        return self._tracker.trial_run(trial.trial_id, trial_run_name(trial), trial_params(trial.config), tags=tags)
+        params = trial_params(trial.config)
+        run_id = self._tracker.trial_run(key, trial_run_name(trial), params, tags=tags)
+        row = self._rows.get(key)
+        if row is None or row.run_id != run_id:
+            row = self._rows[key] = TrialRow(run_id, trial_run_name(trial), RUNNING,
+                                             {k: str(v) for k, v in params.items()}, {}, {"trial_key": key, **tags})
+        return row
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self._run(trial)
+        self._run(trial).state = RUNNING
+        self._dirty = True  # `snn-search status` shows started trials too (the report's snapshot)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        self._run(trial)  # a trial restored mid-run may report before any start event reaches us
+        self._run(trial).state = RUNNING  # a trial restored mid-run may report before any start event reaches us
         if not result.get(FINAL_KEY) and "epoch" in result:
-            self._tracker.log_epoch(trial.trial_id, _epoch_metrics(result), step=int(result["epoch"]))
+            self._tracker.log_epoch(trial.trial_id, epoch_metrics(result), step=int(result["epoch"]))
+
+    def _finish(self, trial, errored: bool) -> None:
+        row = self._run(trial)
+        outcome = trial_outcome(trial, self._manifest.objectives, errored)
+        metrics = final_metrics_of(trial.last_result or {})
+        tags = {"error_file": str(trial.error_file or "")} if errored else {
+            "checkpoint": trial.checkpoint.path if trial.checkpoint else ""}
+        if metrics.get("spike_overflows"):  # a tag, so that the runs table can show and filter it
+            tags["spike_overflows"] = str(int(metrics["spike_overflows"]))
+        self._tracker.finish_trial(trial.trial_id, outcome, metrics, tags)
+        row.state = outcome.state
+        row.metrics.update(metrics)
+        self._dirty = True
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._run(trial)
-        result = trial.last_result or {}
-        pruned = bool(result.get(PRUNED_KEY))
-        metrics = {k: v for k, v in result.items() if k.startswith("final_") or k in _FINAL_EXTRA}
-        has_values = all(o.final_metric in metrics for o in self.objectives)
-        state = "PRUNED" if pruned else ("COMPLETE" if has_values else "FAILED")
-        tags = {"checkpoint": trial.checkpoint.path if trial.checkpoint else ""}
-        if pruned:
-            tags["prune_reason"] = str(result.get("prune_reason", ""))
-        self._tracker.finish_trial(trial.trial_id, state, metrics, tags)
-        self.refresh()
+        self._finish(trial, errored=False)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._run(trial)
-        error = str(getattr(trial, "error_file", "") or "")
-        self._tracker.finish_trial(trial.trial_id, "FAILED", {}, {"error_file": error, "fail_reason": _fail_reason(trial)})
-        self.refresh()
+        self._finish(trial, errored=True)
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        if self._dirty and time.monotonic() - self._reported_at >= REPORT_INTERVAL_S:
+            self.refresh()
 
     def on_experiment_end(self, trials, **info) -> None:
-        # No refresh here: run_study refreshes once more after settling the runs, and that one is final.
+        # No report here: the driver writes the final one after settling the runs.
         self._tracker.finish_parent()
 
     # -- study-level artifacts ------------------------------------------------------------------------------
-    def refresh(self) -> dict[str, Any]:
-        """Re-rank the front, rewrite the parent run's Pareto table/plots/summary; returns the summary."""
-        from search.plots import pareto_html, pareto_png
-        from search.summary import optuna_states, records_csv, study_summary, summary_json
-
-        objectives = self.objectives
-        rows = self._tracker.update_pareto(objectives)
-        m = self._manifest
-        summary = study_summary(m["name"], rows, objectives, optuna=optuna_states(m["optuna_storage"], m["name"]),
-                                planned_trials=m.get("trials"))
-        out = self.layout.artifacts_dir
-        out.mkdir(parents=True, exist_ok=True)
-        records = summary["pareto_front"]  # pareto_records(rows, objectives), computed once by study_summary
-        (out / "pareto.csv").write_text(records_csv(records))
-        (out / "pareto.json").write_text(json.dumps(records, indent=1, default=str) + "\n")
-        (out / "summary.json").write_text(summary_json(summary) + "\n")
-        title = f"{m['name']}: {len(rows)} trials, {summary['pruned']} pruned"
-        files = [out / "pareto.csv", out / "pareto.json", out / "summary.json"]
-        try:  # a plotting failure must not stop the study
-            files.append(pareto_png(out / "pareto.png", rows, objectives, m["dataset"], title))
-            files.append(pareto_html(out / "pareto.html", rows, objectives, m["dataset"], title))
-        except Exception as error:  # noqa: BLE001
-            (out / "plot_error.txt").write_text(repr(error))
-        for path in files:
-            self._tracker.log_parent_artifact(path)
+    def refresh(self, *, reread: bool = False) -> dict[str, Any]:
+        """Rebuilds the study's report; ``reread`` first reads every row from the store again (after the
+        driver settled runs outside this callback). Returns the summary."""
+        if reread:
+            self.open()
+        rows = sorted(self._rows.values(), key=lambda r: r.name)
+        summary = write_report(self.layout, self._manifest, rows, self._tracker)
+        self._dirty, self._reported_at = False, time.monotonic()
         return summary

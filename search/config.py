@@ -5,8 +5,9 @@
 trials = 8                # trials in the study
 concurrency = 2           # trials at once
 max_retries = 2           # a trial whose worker dies restarts from its last checkpoint this often, then FAILS
+seeds = 1                 # seeds per trial: it reports the median over them every epoch (search.seeds)
 sampler = "tpe"           # "tpe" | "nsga2" | "random" (Optuna, seeded with `seed`)
-seed = 0
+seed = 0                  # the sampler's seed
 objectives = [{ metric = "val_accuracy", mode = "max" }, { metric = "val_n_s", mode = "min" }]
 [search.resources]        # per trial; torch uses `cpus` threads in the trial
 cpus = 1
@@ -25,33 +26,28 @@ tracking_uri = ""         # MLflow tracking URI; "" = sqlite:///<cwd>/mlflow.db
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from search.objectives import DEFAULT_OBJECTIVES, OBJECTIVE_METRICS, Objective
 from search.pruning import PruningConfig
 from search.space import ParamSpec, parse_points, parse_space
+from snn import validation as v
+from snn.errors import UserError
 
 __all__ = ["Resources", "StorageConfig", "SearchConfig", "SAMPLERS"]
 
-SAMPLERS = ("tpe", "nsga2", "random")
-_TOP_KEYS = {"start_points", "trials", "concurrency", "max_retries", "sampler", "seed", "objectives", "resources", "space", "pruning", "storage"}
+# name in [search] sampler -> the optuna.samplers class (named, not imported: this module stays free of Optuna)
+SAMPLERS = {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "random": "RandomSampler"}
+_TOP_KEYS = ("trials", "concurrency", "max_retries", "sampler", "seed", "seeds", "objectives", "start_points",
+             "resources", "space", "pruning", "storage")
 
 
-def _check_keys(prefix: str, table: Any, allowed: set[str]) -> dict:
-    if not isinstance(table, Mapping):
-        raise ValueError(f"{prefix} must be a table, got {table!r}")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ValueError(f"{prefix}: unknown key(s) {[f'{prefix}.{k}' for k in unknown]}; allowed: {sorted(allowed)}")
-    return dict(table)
-
-
-def _int(prefix: str, name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{prefix}.{name} must be an integer >= {minimum}, got {name}={value!r}")
-    return value
+def _table(value: Any, key: str, known: tuple[str, ...]) -> dict:
+    """A sub-table (absent = empty) whose keys are all known."""
+    table = dict(v.table({} if value is None else value, key))
+    v.check_keys(table, known, key)
+    return table
 
 
 @dataclass(frozen=True)
@@ -61,17 +57,14 @@ class Resources:
 
     @classmethod
     def from_dict(cls, table: Any, prefix: str = "search.resources") -> "Resources":
-        table = _check_keys(prefix, table or {}, {"cpus", "gpus"})
-        resources = cls(**table)
-        for name in ("cpus", "gpus"):
-            value = getattr(resources, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{prefix}.{name} must be a number >= 0, got {name}={value!r}")
-        if resources.cpus <= 0:
-            raise ValueError(f"{prefix}.cpus must be > 0 (a trial needs a CPU to run), got cpus={resources.cpus!r}")
-        if resources.gpus > 1 and resources.gpus != int(resources.gpus):
-            raise ValueError(f"{prefix}.gpus above 1 must be a whole number (Ray shares only fractions of one GPU), got gpus={resources.gpus!r}")
-        return resources
+        table = _table(table, prefix, ("cpus", "gpus"))
+        cpus = v.number(table.get("cpus", cls.cpus), f"{prefix}.cpus", min=0, min_open=True,
+                        fix="a trial needs a share of a CPU to run, e.g. cpus = 1")
+        gpus = v.number(table.get("gpus", cls.gpus), f"{prefix}.gpus", min=0)
+        if gpus > 1 and gpus != int(gpus):
+            raise v.invalid(f"{prefix}.gpus", "be a fraction of one GPU or a whole number", repr(gpus),
+                            "Ray shares only fractions of one GPU: use gpus <= 1 or a whole number")
+        return cls(cpus, gpus)
 
     @property
     def threads(self) -> int:
@@ -87,34 +80,26 @@ class StorageConfig:
 
     @classmethod
     def from_dict(cls, table: Any, prefix: str = "search.storage") -> "StorageConfig":
-        table = _check_keys(prefix, table or {}, {"root", "optuna", "tracking_uri"})
-        for name, value in table.items():
-            if not isinstance(value, str):
-                raise ValueError(f"{prefix}.{name} must be a string (\"\" = default), got {name}={value!r}")
-        return cls(**table)
+        table = _table(table, prefix, ("root", "optuna", "tracking_uri"))
+        return cls(**{name: v.string(value, f"{prefix}.{name}", fix='"" takes the default') for name, value in table.items()})
 
 
 def _objectives(value: Any, prefix: str = "search.objectives") -> tuple[Objective, ...]:
     if value is None:
         return DEFAULT_OBJECTIVES
-    if not isinstance(value, list) or not value:
-        raise ValueError(f"{prefix} must be a non-empty list of {{ metric = ..., mode = ... }}, got {value!r}")
+    value = v.sequence(value, prefix, min_length=1, fix='e.g. [{ metric = "val_accuracy", mode = "max" }]')
     objectives = []
     for i, item in enumerate(value):
         where = f"{prefix}[{i}]"
         if isinstance(item, str):  # shorthand: the metric's natural direction
             item = {"metric": item}
-        item = _check_keys(where, item, {"metric", "mode"})
-        metric = item.get("metric")
-        if metric not in OBJECTIVE_METRICS:
-            raise ValueError(f"{where}.metric must be one of {sorted(OBJECTIVE_METRICS)}, got metric={metric!r}")
-        mode = item.get("mode", OBJECTIVE_METRICS[metric][1])
-        if mode not in ("max", "min"):
-            raise ValueError(f"{where}.mode must be \"max\" or \"min\", got mode={mode!r}")
+        item = _table(item, where, ("metric", "mode"))
+        metric = v.string(item.get("metric"), f"{where}.metric", choices=tuple(OBJECTIVE_METRICS))
+        mode = v.string(item.get("mode", OBJECTIVE_METRICS[metric][1]), f"{where}.mode", choices=("max", "min"))
         objectives.append(Objective(metric, mode))
     metrics = [o.metric for o in objectives]
     if len(set(metrics)) != len(metrics):
-        raise ValueError(f"{prefix} names a metric twice: {metrics}")
+        raise v.invalid(prefix, "name each metric once", repr(metrics))
     return tuple(objectives)
 
 
@@ -124,6 +109,7 @@ class SearchConfig:
     trials: int = 8
     concurrency: int = 1
     max_retries: int = 2
+    seeds: int = 1
     sampler: str = "tpe"
     seed: int = 0
     objectives: tuple[Objective, ...] = DEFAULT_OBJECTIVES
@@ -137,23 +123,22 @@ class SearchConfig:
         """Validates ``[search]``. With ``train`` (a ``snn.train.TrainConfig``) every space key must name a
         train field and every bound/choice must be a valid value for it."""
         if table is None:
-            raise ValueError(f"the study file has no [{prefix}] table; add one with at least [{prefix}.space]")
-        table = _check_keys(prefix, table, _TOP_KEYS)
+            raise UserError(f"the study file has no [{prefix}] table; add one with at least [{prefix}.space]")
+        table = _table(table, prefix, _TOP_KEYS)
         if "space" not in table:
-            raise ValueError(f"{prefix}.space is required: the train fields to search, e.g. \"loss.alpha\" = {{ type = \"float\", low = 1e-4, high = 1e-1, log = true }}")
+            raise UserError(f"{prefix}.space is required: the train fields to search, e.g. \"loss.alpha\" = {{ type = \"float\", low = 1e-4, high = 1e-1, log = true }}")
         space = parse_space(table["space"], f"{prefix}.space")
         if not space:
-            raise ValueError(f"{prefix}.space is empty; name at least one train field to search")
-        sampler = table.get("sampler", "tpe")
-        if sampler not in SAMPLERS:
-            raise ValueError(f"{prefix}.sampler must be one of {list(SAMPLERS)}, got sampler={sampler!r}")
+            raise UserError(f"{prefix}.space is empty; name at least one train field to search")
         config = cls(
             space=space,
-            trials=_int(prefix, "trials", table.get("trials", 8), 1),
-            concurrency=_int(prefix, "concurrency", table.get("concurrency", 1), 1),
-            max_retries=_int(prefix, "max_retries", table.get("max_retries", 2), 0),
-            sampler=sampler,
-            seed=_int(prefix, "seed", table.get("seed", 0), 0),
+            trials=v.integer(table.get("trials", 8), f"{prefix}.trials", min=1),
+            concurrency=v.integer(table.get("concurrency", 1), f"{prefix}.concurrency", min=1),
+            max_retries=v.integer(table.get("max_retries", 2), f"{prefix}.max_retries", min=0),
+            seeds=v.integer(table.get("seeds", 1), f"{prefix}.seeds", min=1,
+                            fix="the number of seeds each trial trains its setting on, e.g. seeds = 3"),
+            sampler=v.string(table.get("sampler", "tpe"), f"{prefix}.sampler", choices=tuple(SAMPLERS)),
+            seed=v.integer(table.get("seed", 0), f"{prefix}.seed", min=0),
             objectives=_objectives(table.get("objectives"), f"{prefix}.objectives"),
             resources=Resources.from_dict(table.get("resources"), f"{prefix}.resources"),
             pruning=PruningConfig.from_dict(table.get("pruning"), f"{prefix}.pruning"),
@@ -161,8 +146,8 @@ class SearchConfig:
             start_points=tuple(parse_points(table.get("start_points"), space, f"{prefix}.start_points")),
         )
         if len(config.start_points) > config.trials:
-            raise ValueError(f"{prefix}.start_points lists {len(config.start_points)} points but trials = {config.trials}; "
-                             f"raise trials or drop points")
+            raise v.invalid(f"{prefix}.start_points", f"list at most as many points as {prefix}.trials = {config.trials}",
+                            f"{len(config.start_points)} points", "raise trials or drop points")
         if train is not None:
             config.check_against(train, prefix)
         return config
@@ -173,13 +158,15 @@ class SearchConfig:
             for value in spec.sample_values():
                 try:
                     train.with_overrides({key: value})
-                except (ValueError, TypeError, KeyError) as error:
-                    raise ValueError(f"{prefix}.space.{key}: {spec.describe()} is not valid for train.{key}: {error}") from None
-        device = str(getattr(train, "device", "cpu"))
-        if self.resources.gpus > 0 and not device.startswith("cuda"):
-            raise ValueError(f"{prefix}.resources.gpus = {self.resources.gpus} reserves a GPU per trial but train.device = {device!r}; set [train] device = \"cuda\" or gpus = 0")
-        if device.startswith("cuda") and self.resources.gpus == 0:
-            raise ValueError(f"train.device = {device!r} but {prefix}.resources.gpus = 0: Ray would not give trials a GPU; set gpus (e.g. 0.25)")
+                except UserError as error:
+                    raise UserError(f"{prefix}.space.{key}: {spec.describe()} is not valid for train.{key}: {error}") from None
+        device, gpus = str(getattr(train, "device", "cpu")), self.resources.gpus
+        if gpus > 0 and not device.startswith("cuda"):
+            raise v.invalid(f"{prefix}.resources.gpus", f"be 0 with train.device = {device!r} (it reserves GPUs the trials "
+                            f"would not use)", repr(gpus), 'set [train] device = "cuda", or gpus = 0')
+        if device.startswith("cuda") and gpus == 0:
+            raise v.invalid(f"{prefix}.resources.gpus", f"be > 0 with train.device = {device!r} (Ray gives a trial only "
+                            f"the GPUs it reserves)", repr(gpus), "set gpus, e.g. 0.25 for four trials per GPU")
 
     @property
     def metric_names(self) -> list[str]:

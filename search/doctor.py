@@ -128,7 +128,6 @@ def run_checks(tracking_uri: str, optuna_url: str, state_dir: Path, *, gpus: flo
     try:
         futures = {n["NodeManagerAddress"] + " " + n["NodeID"][:8]: probe.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False),
-            runtime_env={"env_vars": {k: os.environ[k] for k in ("TORCH_EXTENSIONS_DIR",) if k in os.environ}},
         ).remote(tracking_uri, optuna_url, str(marker), device) for n in nodes}
         results = {name: ray.get(future, timeout=600) for name, future in futures.items()}
     finally:

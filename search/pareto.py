@@ -11,17 +11,12 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["dominates", "pareto_ranks", "pareto_front"]
+__all__ = ["pareto_ranks"]
 
 
 def _oriented(point: Sequence[float], modes: Sequence[str]) -> list[float]:
     # Turn every objective into "smaller is better" once, so comparisons below need no mode.
     return [-v if m == "max" else v for v, m in zip(point, modes)]
-
-
-def dominates(a: Sequence[float], b: Sequence[float], modes: Sequence[str]) -> bool:
-    a, b = _oriented(a, modes), _oriented(b, modes)
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
 
 
 def pareto_ranks(points: Sequence[Sequence[float]], modes: Sequence[str]) -> list[int]:
@@ -61,7 +56,3 @@ def pareto_ranks(points: Sequence[Sequence[float]], modes: Sequence[str]) -> lis
         current, rank = following, rank + 1
     return ranks
 
-
-def pareto_front(points: Sequence[Sequence[float]], modes: Sequence[str]) -> list[int]:
-    """Indices of the non-dominated points."""
-    return [i for i, r in enumerate(pareto_ranks(points, modes)) if r == 1]

@@ -1,123 +1,141 @@
-"""Ray Tune's OptunaSearch, told about pruning, with the Optuna study in persistent storage.
+"""The Tune searcher: Optuna proposes every trial, from a study in persistent storage, through public APIs only
+(``ask``, ``tell``, ``enqueue_trial`` and the storage's user attributes).
 
-OptunaSearch ignores intermediate results in multi-objective studies and tells Optuna COMPLETE with the last
-result's values for every trial that ended without an error (ENVIRONMENT.md). A silent network ends with
-N_S ~ 0, so it would land on Optuna's Pareto front and steer the sampler towards switching networks off.
-The trainable's last report carries ``pruned``; this searcher tells such trials as PRUNED (no values), and a
-trial whose objective values are missing or not finite as FAIL instead of leaving it RUNNING.
+Why not Ray's OptunaSearch: it ignores intermediate results in multi-objective studies, tells Optuna COMPLETE
+with the last result for every trial that did not error (a pruned, switched-off network with N_S ~ 0 would
+land on Optuna's front and steer the sampler towards silence), and crash recovery needed its private state.
+Here every ending is told as :func:`search.outcome.classify` decides.
+
+Recovery: Tune saves this searcher with its snapshot (:meth:`save`: which Tune trial holds which Optuna trial
+number, the sampler with its random state). Optuna trials asked for after that snapshot (a driver killed in
+between) are still RUNNING in the storage but unknown to the restored searcher: *orphans*. The next trials
+Tune asks for adopt them (same number, same parameters), so the study keeps exactly its planned trials.
 """
 
 from __future__ import annotations
 
-import math
+import pickle
 from typing import Any, Mapping
 
-from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search import Searcher
 
-from search.config import SearchConfig
+from search.config import SAMPLERS, SearchConfig
+from search.outcome import NUMBER_KEY, classify
 from search.space import to_optuna
-from search.storage import make_storage
-from search.trainable import NUMBER_KEY, PRUNED_KEY
 
-__all__ = ["PruneAwareOptunaSearch", "make_sampler", "make_searcher"]
+__all__ = ["StudySearcher", "make_sampler", "make_searcher", "set_trial_attr"]
+
+# Tune tells a searcher only that a trial errored; the error itself is in the MLflow run's fail_reason.
+_WORKER_FAILED = "the trial's worker failed more often than [search] max_retries allows; see the MLflow run's fail_reason"
 
 
 def make_sampler(name: str, seed: int):
+    """The seeded Optuna sampler ``name`` (a key of ``search.config.SAMPLERS``, validated with the study)."""
     import optuna
 
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"sampler must be one of tpe, nsga2, random, got {name!r}")
+    return getattr(optuna.samplers, SAMPLERS[name])(seed=seed)
 
 
-class PruneAwareOptunaSearch(OptunaSearch):
-    """OptunaSearch whose completion step knows PRUNED and FAIL (see the module docstring)."""
+def set_trial_attr(storage, study_name: str, number: int, key: str, value: str) -> None:
+    """A user attribute on Optuna trial ``number``, through the storage's public interface (``storage``: an
+    Optuna storage or its URL)."""
+    if isinstance(storage, str):
+        from search.storage import make_storage
 
-    def adopt(self, orphan_ids: list[int]) -> None:
-        """Optuna trials (storage ids) asked for before a driver crash whose Tune trial was lost: the next
-        trials Tune asks for take them over instead of asking Optuna for new ones (search.recovery)."""
-        self._orphans = list(orphan_ids)
+        storage = make_storage(storage)
+    study_id = storage.get_study_id_from_name(study_name)
+    storage.set_trial_user_attr(storage.get_trial_id_from_study_id_trial_number(study_id, number), key, value)
 
-    def suggest(self, trial_id: str):
+
+class StudySearcher(Searcher):
+    """Tune trial id -> Optuna trial number, asked and told through the Optuna study ``study_name``."""
+
+    def __init__(self, settings: SearchConfig, *, study_name: str, storage_url: str):
+        super().__init__()  # several objectives: Tune's single metric/mode are not used
+        self.settings, self.study_name, self.storage_url = settings, study_name, storage_url
+        self.sampler = make_sampler(settings.sampler, settings.seed)
+        self.numbers: dict[str, int] = {}  # Tune trial id -> Optuna trial number
+        self.told: set[str] = set()
+        self._study = self._storage = None
+        self._orphans: list[int] | None = None  # looked up at the first suggestion after (re)start
+
+    def __getstate__(self) -> dict[str, Any]:  # pickled into Tune's experiment: never the open storage
+        return {**self.__dict__, "_study": None, "_storage": None, "_orphans": None}
+
+    # -- the Optuna study ------------------------------------------------------------------------------------
+    @property
+    def study(self):
+        if self._study is None:
+            import optuna
+
+            from search.storage import make_storage
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)  # the live table says what INFO lines would
+            self._storage = make_storage(self.storage_url)
+            self._study = optuna.create_study(
+                study_name=self.study_name, storage=self._storage, sampler=self.sampler,
+                directions=["maximize" if o.mode == "max" else "minimize" for o in self.settings.objectives],
+                load_if_exists=True)
+            if not self._study.get_trials(deepcopy=False):  # a new study: the start points go first
+                for point in self.settings.start_points:
+                    self._study.enqueue_trial(dict(point))
+        return self._study
+
+    def _set_attr(self, number: int, key: str, value: str) -> None:
+        self.study  # opens the storage
+        set_trial_attr(self._storage, self.study_name, number, key, value)
+
+    def orphans(self) -> list[int]:
+        """Optuna trials RUNNING in the storage that no Tune trial of this searcher holds."""
         import optuna
 
-        orphans = getattr(self, "_orphans", [])
-        if orphans and trial_id not in self._ot_trials and self._space and not callable(self._space):
-            ot_trial = optuna.trial.Trial(self._ot_study, orphans.pop(0))
-            for name, distribution in self._space.items():
-                ot_trial._suggest(name, distribution)  # returns the value it was given before the crash
-            self._ot_trials[trial_id] = ot_trial
-        config = super().suggest(trial_id)
-        ot_trial = self._ot_trials.get(trial_id)
-        if isinstance(config, dict) and ot_trial is not None:
-            # Link the Optuna trial to the Tune trial, and carry Optuna's trial number in the Tune config so
-            # that the MLflow run and the live table are named after it (trial_007 = Optuna trial 7).
-            ot_trial.set_user_attr("tune_trial_id", trial_id)
-            config[NUMBER_KEY] = ot_trial.number
-        return config
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        held = set(self.numbers.values())
+        return sorted(t.number for t in running if t.number not in held)
 
-    def restore(self, checkpoint_path: str) -> None:
-        """Tune's restore: the Optuna trials asked for after this snapshot (a driver killed in between) are
-        adopted by the next trials instead of staying RUNNING for ever."""
-        super().restore(checkpoint_path)
-        from search.recovery import orphan_optuna_trials
+    # -- Tune's Searcher interface ---------------------------------------------------------------------------
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True  # the space and objectives come from the study file, not from Tune
 
-        self.adopt(orphan_optuna_trials(self._ot_study._storage, self._ot_study.study_name, set(self._ot_trials)))
+    def suggest(self, trial_id: str) -> dict[str, Any]:
+        if self._orphans is None:
+            self._orphans = self.orphans()
+        if self._orphans:
+            number = self._orphans.pop(0)
+            params = next(t.params for t in self.study.get_trials(deepcopy=False) if t.number == number)
+        else:
+            trial = self.study.ask(fixed_distributions=to_optuna(self.settings.space))
+            number, params = trial.number, trial.params
+        self._set_attr(number, "tune_trial_id", trial_id)
+        self.numbers[trial_id] = number
+        # Optuna's number travels in the config, so the MLflow run and the live table are named after it.
+        return {**params, NUMBER_KEY: number}
 
     def on_trial_complete(self, trial_id: str, result: Mapping[str, Any] | None = None, error: bool = False) -> None:
         import optuna
 
-        # _ot_trials / _completed_trials / _ot_study are OptunaSearch's own state (ray 2.60, pinned).
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        if trial_id in self.told or trial_id not in self.numbers:
             return
-        ot_trial = self._ot_trials[trial_id]
-        if self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
-            # Told before a driver crash that Tune's snapshot did not see: telling again would raise.
-            self._completed_trials.add(trial_id)
-            return
-        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
-        values = [result.get(m) for m in metrics] if result else None
-        if error:
-            ot_trial.set_user_attr("fail_reason", "the trial's worker failed more often than [search] max_retries allows")
-            state, values = optuna.trial.TrialState.FAIL, None
-        elif result and result.get(PRUNED_KEY):
-            ot_trial.set_user_attr("prune_reason", str(result.get("prune_reason", "")))
-            state, values = optuna.trial.TrialState.PRUNED, None
-        elif values is None or any(v is None or not math.isfinite(float(v)) for v in values):
-            # Ended without objective values (stopped by Tune before its first epoch): nothing to learn from.
-            state, values = optuna.trial.TrialState.FAIL, None
-        else:
-            state = optuna.trial.TrialState.COMPLETE
-            values = [float(v) for v in values]
-            if not isinstance(self.metric, list):
-                values = values[0]
-        self._ot_study.tell(ot_trial, values, state=state)
-        self._completed_trials.add(trial_id)
+        number = self.numbers[trial_id]
+        outcome = classify(result, self.settings.objectives, error=_WORKER_FAILED if error else None)
+        if outcome.reason:
+            self._set_attr(number, "prune_reason" if outcome.state == "PRUNED" else "fail_reason", outcome.reason)
+        # skip_if_finished: a trial told just before a driver crash that Tune's snapshot did not see.
+        self.study.tell(number, list(outcome.values) if outcome.values else None,
+                        state=optuna.trial.TrialState[outcome.optuna_state], skip_if_finished=True)
+        self.told.add(trial_id)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump({"numbers": self.numbers, "told": self.told, "sampler": self.sampler}, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        self.numbers, self.told, self.sampler = state["numbers"], state["told"], state["sampler"]
+        self._study, self._orphans = None, None
 
 
-def make_searcher(settings: SearchConfig, *, study_name: str, storage_url: str,
-                  orphans: list[int] | None = None) -> PruneAwareOptunaSearch:
-    """A seeded multi-objective searcher whose Optuna study lives in ``storage_url`` (load_if_exists: a
-    resumed study keeps its history). ``orphans``: Optuna trials of a study whose driver died before Tune
-    recorded anything; then the start points were enqueued already and are not enqueued again."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the live table says what Optuna's INFO lines would
-    storage = make_storage(storage_url)
-    single = len(settings.objectives) == 1
-    searcher = PruneAwareOptunaSearch(
-        space=to_optuna(settings.space),
-        metric=settings.metric_names[0] if single else settings.metric_names,
-        mode=settings.modes[0] if single else settings.modes,
-        sampler=make_sampler(settings.sampler, settings.seed),
-        study_name=study_name,
-        storage=storage,
-        points_to_evaluate=None if orphans is not None else ([dict(p) for p in settings.start_points] or None),
-    )
-    if orphans:
-        searcher.adopt(orphans)
-    return searcher
+def make_searcher(settings: SearchConfig, *, study_name: str, storage_url: str) -> StudySearcher:
+    """A seeded searcher whose Optuna study lives in ``storage_url`` (a resumed study keeps its history)."""
+    return StudySearcher(settings, study_name=study_name, storage_url=storage_url)

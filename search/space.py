@@ -8,16 +8,18 @@ flatten to the same key. A table is a parameter when it has a ``type`` key.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from snn import validation as v
+from snn.errors import UserError
 
 __all__ = ["ParamSpec", "parse_space", "parse_points", "to_optuna"]
 
 _FIELDS = {
-    "float": {"type", "low", "high", "log", "step"},
-    "int": {"type", "low", "high", "log", "step"},
-    "categorical": {"type", "choices"},
+    "float": ("type", "low", "high", "log", "step"),
+    "int": ("type", "low", "high", "log", "step"),
+    "categorical": ("type", "choices"),
 }
 
 
@@ -43,11 +45,11 @@ class ParamSpec:
         """A start point's value for this parameter, checked to lie in the range."""
         if self.type == "categorical":
             if value not in self.choices:
-                raise ValueError(f"{where} must be one of {list(self.choices)}, got {value!r}")
+                raise v.invalid(where, f"be one of {list(self.choices)}", repr(value))
             return value
-        value = _number(where, "value", value, self.type == "int")
+        value = _bound(value, where, self.type)
         if not self.low <= value <= self.high:
-            raise ValueError(f"{where} must lie in [{self.low}, {self.high}], got {value!r}")
+            raise v.invalid(where, f"lie in [{self.low}, {self.high}]", repr(value))
         return value
 
     def sample_values(self) -> list:
@@ -55,75 +57,62 @@ class ParamSpec:
         return list(self.choices) if self.type == "categorical" else [self.low, self.high]
 
 
-def _number(where: str, name: str, value: Any, integer: bool) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where}: {name} must be a number, got {name}={value!r}")
-    if integer and not isinstance(value, int):
-        raise ValueError(f"{where}: {name} must be an integer for type = \"int\", got {name}={value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{where}: {name} must be finite, got {name}={value!r}")
-    return value
+def _bound(value: Any, key: str, kind: str) -> float | int:
+    if kind == "int":
+        return v.integer(value, key, fix='type = "int" takes whole numbers; use type = "float" for others')
+    return v.number(value, key)
 
 
 def _parse_param(where: str, key: str, table: Mapping[str, Any]) -> ParamSpec:
-    kind = table.get("type")
-    if kind not in _FIELDS:
-        raise ValueError(f"{where}.type must be one of {sorted(_FIELDS)}, got type={kind!r}")
-    unknown = sorted(set(table) - _FIELDS[kind])
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown} for type = \"{kind}\"; allowed: {sorted(_FIELDS[kind])}")
+    kind = v.string(table.get("type"), f"{where}.type", choices=tuple(_FIELDS))
+    v.check_keys(table, _FIELDS[kind], where)
     if kind == "categorical":
-        choices = table.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise ValueError(f"{where}.choices must be a non-empty list, got choices={choices!r}")
-        for choice in choices:
+        choices = v.sequence(table.get("choices"), f"{where}.choices", min_length=1)
+        for i, choice in enumerate(choices):
             if not isinstance(choice, (bool, int, float, str)):
-                raise ValueError(f"{where}.choices: Optuna takes only bool/int/float/str choices, got {choice!r}")
+                raise v.invalid(f"{where}.choices[{i}]", "be a bool, int, float or string (Optuna's choice types)",
+                                v.shown(choice))
         if len({repr(c) for c in choices}) != len(choices):
-            raise ValueError(f"{where}.choices must not repeat a value, got choices={choices!r}")
+            raise v.invalid(f"{where}.choices", "list each value once", repr(list(choices)))
         return ParamSpec(key, kind, choices=tuple(choices))
 
-    integer = kind == "int"
     for name in ("low", "high"):
         if name not in table:
-            raise ValueError(f"{where}.{name} is required for type = \"{kind}\"")
-    low = _number(where, "low", table["low"], integer)
-    high = _number(where, "high", table["high"], integer)
+            raise UserError(f"{where}.{name} is required for type = \"{kind}\"")
+    low = _bound(table["low"], f"{where}.low", kind)
+    high = _bound(table["high"], f"{where}.high", kind)
     if not low <= high:
-        raise ValueError(f"{where}: low <= high must hold, got low={low}, high={high}")
-    log = table.get("log", False)
-    if not isinstance(log, bool):
-        raise ValueError(f"{where}.log must be true or false, got log={log!r}")
+        raise v.invalid(f"{where}.high", f"be >= low = {low}", repr(high), "swap low and high")
+    log = v.boolean(table.get("log", False), f"{where}.log")
     if log and low <= 0:
-        raise ValueError(f"{where}: log = true needs low > 0, got low={low}")
+        raise v.invalid(f"{where}.low", "be > 0 with log = true", repr(low), "raise low, or set log = false")
     step = table.get("step")
     if step is not None:
-        step = _number(where, "step", step, integer)
+        step = _bound(step, f"{where}.step", kind)
         if step <= 0:
-            raise ValueError(f"{where}: step must be > 0, got step={step}")
-        if log and not (integer and step == 1):
-            raise ValueError(f"{where}: Optuna cannot combine log = true with step={step}; drop one of them")
+            raise v.invalid(f"{where}.step", "be > 0", repr(step))
+        if log and not (kind == "int" and step == 1):
+            raise v.invalid(f"{where}.step", "be absent with log = true (Optuna cannot combine them)", repr(step),
+                            "drop step or log")
         if step > high - low and high != low:
-            raise ValueError(f"{where}: step must fit in [low, high], got step={step}, low={low}, high={high}")
+            raise v.invalid(f"{where}.step", f"fit in [low, high] = [{low}, {high}]", repr(step))
     return ParamSpec(key, kind, low=low, high=high, log=log, step=step)
 
 
 def parse_space(table: Mapping[str, Any], prefix: str = "search.space") -> dict[str, ParamSpec]:
     """``[search.space]`` -> ``{dotted train key: ParamSpec}``; errors name the full key."""
-    if not isinstance(table, Mapping):
-        raise ValueError(f"{prefix} must be a table, got {table!r}")
+    v.table(table, prefix)
     space: dict[str, ParamSpec] = {}
 
     def walk(node: Mapping[str, Any], path: list[str]) -> None:
         for name, value in node.items():
             here = [*path, *str(name).split(".")]
             where = ".".join([prefix, *here])
-            if not isinstance(value, Mapping):
-                raise ValueError(f"{where} must be a table like {{ type = \"float\", low = ..., high = ... }}, got {value!r}")
+            v.table(value, where, fix='a parameter is a table like { type = "float", low = ..., high = ... }')
             if "type" in value:
                 key = ".".join(here)
                 if key in space:
-                    raise ValueError(f"{where} is given twice")
+                    raise UserError(f"{where} is given twice (quoted and as nested tables); keep one")
                 space[key] = _parse_param(where, key, value)
             else:
                 walk(value, here)
@@ -132,32 +121,21 @@ def parse_space(table: Mapping[str, Any], prefix: str = "search.space") -> dict[
     return space
 
 
-def _flatten(table: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for name, value in table.items():
-        here = (*path, *str(name).split("."))
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, here))
-        else:
-            flat[".".join(here)] = value
-    return flat
-
-
 def parse_points(value: Any, space: Mapping[str, ParamSpec], prefix: str = "search.start_points") -> list[dict[str, Any]]:
     """``start_points``: parameter sets to try first (e.g. the paper's hand-tuned values), each naming every
     searched key with a value inside its range."""
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(p, Mapping) for p in value):
-        raise ValueError(f"{prefix} must be a list of tables like {{ \"loss.alpha\" = 3.5e-3 }}, got {value!r}")
+    example = 'e.g. start_points = [{ "loss.alpha" = 3.5e-3 }]'
     points = []
-    for i, table in enumerate(value):
-        point = _flatten(table)
+    for i, table in enumerate(v.sequence(value, prefix, fix=example)):
         where = f"{prefix}[{i}]"
+        point = v.flatten(v.table(table, where, fix=example))
         unknown = sorted(set(point) - set(space))
         missing = sorted(set(space) - set(point))
         if unknown or missing:
-            raise ValueError(f"{where} must name exactly the searched keys {sorted(space)}; unknown: {unknown}, missing: {missing}")
+            fix = "; ".join(([f"add {missing}"] if missing else []) + ([f"drop {unknown}"] if unknown else []))
+            raise v.invalid(where, f"name exactly the searched keys {sorted(space)}", repr(sorted(point)), fix)
         points.append({key: space[key].check_value(f"{where}.{key}", point[key]) for key in space})
     return points
 

@@ -19,11 +19,12 @@ from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
 from search.objectives import Objective
+from search.outcome import COMPLETE, INTERRUPTED, RUNNING, TRIAL_STATES, Outcome
 from search.pareto import pareto_ranks
 
-__all__ = ["TrialRow", "StudyTracker", "default_tracking_uri", "http_tracking_problem", "front", "TRIAL_STATES", "PARETO_FILTER"]
+__all__ = ["TrialRow", "StudyTracker", "default_tracking_uri", "http_tracking_problem", "front", "pareto_tags",
+           "PARETO_FILTER", "STATE_TAG"]
 
-TRIAL_STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAILED")
 ROLE_TAG, TRIAL_KEY_TAG, STATE_TAG = "snn_search_role", "trial_key", "trial_state"
 _PARENT_TAG = "mlflow.parentRunId"
 PARETO_FILTER = 'tags.pareto_front = "true"'  # the MLflow UI search that shows the front
@@ -102,7 +103,8 @@ class StudyTracker:
                 self._experiment_id = experiment.experiment_id
         return self._experiment_id
 
-    def _search(self, filter_string: str) -> list:
+    def search_runs(self, filter_string: str) -> list:
+        """Every run of the study's experiment matching ``filter_string`` (all pages)."""
         runs, token = [], None
         while True:
             page = self.client.search_runs([self.experiment_id], filter_string, max_results=1000, page_token=token)
@@ -114,7 +116,7 @@ class StudyTracker:
     @property
     def parent_run_id(self) -> str:
         if self._parent_id is None:
-            found = self._search(f"tags.{ROLE_TAG} = 'parent'")
+            found = self.search_runs(f"tags.{ROLE_TAG} = 'parent'")
             if found:
                 self._parent_id = found[0].info.run_id
             else:
@@ -128,11 +130,11 @@ class StudyTracker:
         if experiment is None:
             return None
         self._experiment_id = experiment.experiment_id
-        found = self._search(f"tags.{ROLE_TAG} = 'parent'")
+        found = self.search_runs(f"tags.{ROLE_TAG} = 'parent'")
         return found[0].info.run_id if found else None
 
     def log_parent_params(self, params: Mapping[str, Any]) -> None:
-        self._log_params(self.parent_run_id, params)
+        self.log_params(self.parent_run_id, params)
 
     def set_parent_status(self, status: str) -> None:
         self.client.update_run(self.parent_run_id, status=status)
@@ -143,7 +145,7 @@ class StudyTracker:
     def log_parent_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
 
-    def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
         existing = self.client.get_run(run_id).data.params
@@ -156,12 +158,14 @@ class StudyTracker:
     def trial_run(self, trial_key: str, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str] = {}) -> str:
         """The child run of a trial: found by its key if it exists (resume), created otherwise."""
         if trial_key not in self._runs:
-            found = self._search(f"tags.{TRIAL_KEY_TAG} = '{trial_key}'")
+            found = self.search_runs(f"tags.{TRIAL_KEY_TAG} = '{trial_key}'")
             if found:
                 run_id = found[0].info.run_id
                 history = self.client.get_metric_history(run_id, "val_accuracy")
                 self._last_step[trial_key] = max((m.step for m in history), default=-1)
+                # Reopened by a resume (it was RUNNING in a killed driver, or INTERRUPTED by Ctrl-C).
                 self.client.update_run(run_id, status="RUNNING")
+                self.client.set_tag(run_id, STATE_TAG, RUNNING)
             else:
                 run = self.client.create_run(
                     self.experiment_id,
@@ -172,7 +176,7 @@ class StudyTracker:
                 run_id = run.info.run_id
                 self._last_step[trial_key] = -1
             self._runs[trial_key] = run_id
-            self._log_params(run_id, params)
+            self.log_params(run_id, params)
         return self._runs[trial_key]
 
     def log_epoch(self, trial_key: str, metrics: Mapping[str, float], step: int) -> None:
@@ -187,52 +191,104 @@ class StudyTracker:
         self.client.log_batch(self._runs[trial_key], metrics=batch)
         self._last_step[trial_key] = step
 
-    def finish_trial(self, trial_key: str, state: str, metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
+    def finish_trial(self, trial_key: str, outcome: Outcome, metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
+        """Final metrics, ``trial_state`` and the reason (``prune_reason``/``fail_reason``), and the run ended
+        with the outcome's MLflow status."""
         from mlflow.entities import Metric, RunTag
         import time
 
-        if state not in TRIAL_STATES:
-            raise ValueError(f"state must be one of {TRIAL_STATES}, got {state=}")
         run_id = self._runs[trial_key]
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
-        tag_list = [RunTag(k, str(v)) for k, v in {**tags, STATE_TAG: state}.items()]
-        self.client.log_batch(run_id, metrics=batch, tags=tag_list)
-        self.client.set_terminated(run_id, "FAILED" if state == "FAILED" else "FINISHED")
+        tags = {**tags, STATE_TAG: outcome.state}
+        if outcome.reason:
+            tags["prune_reason" if outcome.state == "PRUNED" else "fail_reason"] = outcome.reason
+        self.client.log_batch(run_id, metrics=batch, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.set_terminated(run_id, outcome.mlflow_status)
+
+    def end_run(self, run_id: str, state: str, tags: Mapping[str, str]) -> None:
+        """Ends a run that no trial will finish (settling after a crash or an interrupt) in ``state``."""
+        from mlflow.entities import RunTag
+
+        if state not in TRIAL_STATES:
+            raise ValueError(f"state must be one of {TRIAL_STATES}, got {state=}")
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in {**tags, STATE_TAG: state}.items()])
+        self.client.set_terminated(run_id, Outcome(state).mlflow_status)
+
+    def discard_run(self, run_id: str, reason: str) -> None:
+        """Tags the run with why, ends it KILLED and moves it to MLflow's trash (restorable there)."""
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag("orphan_reason", reason)])
+        self.client.set_terminated(run_id, "KILLED")
+        self.client.delete_run(run_id)
+
+    def mark_interrupted(self, resume_hint: str) -> list[str]:
+        """The parent run and every unfinished child run KILLED, with the command that continues the study;
+        a resume sets them RUNNING again. Returns the child runs it marked."""
+        marked = []
+        if self.find_parent() is None:
+            return marked  # interrupted before the study recorded anything
+        for run in self.child_runs():
+            if run.info.status == "RUNNING":
+                self.end_run(run.info.run_id, INTERRUPTED, {"resume_command": resume_hint})
+                marked.append(run.info.run_id)
+        self.client.set_tag(self.parent_run_id, "resume_command", resume_hint)
+        self.client.set_terminated(self.parent_run_id, "KILLED")
+        return marked
 
     # -- reading and Pareto --------------------------------------------------------------------------------
+    def child_runs(self) -> list:
+        """The trial runs of the study as MLflow returns them."""
+        return self.search_runs(f"tags.{ROLE_TAG} = 'trial'")
+
     def trials(self) -> list[TrialRow]:
         rows = []
-        for run in self._search(f"tags.{ROLE_TAG} = 'trial'"):
+        for run in self.child_runs():
             tags = dict(run.data.tags)
-            rows.append(TrialRow(run.info.run_id, run.info.run_name or run.info.run_id, tags.get(STATE_TAG, "RUNNING"),
+            rows.append(TrialRow(run.info.run_id, run.info.run_name or run.info.run_id, tags.get(STATE_TAG, RUNNING),
                                  dict(run.data.params), dict(run.data.metrics), tags))
         return sorted(rows, key=lambda r: r.name)
 
-    def update_pareto(self, objectives: Sequence[Objective]) -> list[TrialRow]:
-        """Re-ranks the COMPLETE trials and writes ``pareto_front``/``pareto_rank`` tags where they changed.
-        Pruned, failed and running trials are never ranked. Returns all rows with their new tags."""
-        rows = self.trials()
-        ranked = [r for r in rows if r.state == "COMPLETE" and r.values(objectives) is not None]
-        ranks = pareto_ranks([r.values(objectives) for r in ranked], [o.mode for o in objectives])
-        wanted = {r.run_id: {"pareto_front": "true" if k == 1 else "false", "pareto_rank": str(k)} for r, k in zip(ranked, ranks)}
-        for row in rows:
-            new = wanted.get(row.run_id, {"pareto_front": "false"})
-            for key, value in new.items():
+    def write_pareto_tags(self, rows: Sequence[TrialRow], objectives: Sequence[Objective]) -> None:
+        """Sets ``pareto_front``/``pareto_rank`` (:func:`pareto_tags`) where a row's tags differ, in the store
+        and in ``rows``; pruned, failed and running trials are never ranked."""
+        for row, wanted in zip(rows, pareto_tags(rows, objectives)):
+            for key, value in wanted.items():
                 if row.tags.get(key) != value:
                     self.client.set_tag(row.run_id, key, value)
                     row.tags[key] = value
-            if row.run_id not in wanted and "pareto_rank" in row.tags:
+            if "pareto_rank" not in wanted and "pareto_rank" in row.tags:
                 self.client.delete_tag(row.run_id, "pareto_rank")
                 del row.tags["pareto_rank"]
-        return rows
+
+    def show_in_ui(self, objectives: Sequence[Objective], param_keys: Sequence[str]) -> None:
+        """Tags the experiment so that the MLflow UI opens on the study's trials (search.mlflow_view); only
+        tags that differ are written. Run at every start of the driver, and by `snn-search ui`."""
+        from search.mlflow_view import view_tags
+
+        experiment = self.client.get_experiment(self.experiment_id)
+        wanted = view_tags(self.study_name, objectives, param_keys, experiment.creation_time or 0)
+        for key, value in wanted.items():
+            if experiment.tags.get(key) != value:
+                self.client.set_experiment_tag(self.experiment_id, key, value)
 
     def ui_url(self, base: str) -> str:
-        """Experiment page of the study in the MLflow UI, filtered to the Pareto front."""
-        from urllib.parse import quote
+        from search.mlflow_view import view_url
 
-        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs?searchFilter={quote(PARETO_FILTER)}"
+        return view_url(base, self.experiment_id)
+
+
+def pareto_tags(rows: Sequence[TrialRow], objectives: Sequence[Objective]) -> list[dict[str, str]]:
+    """Per row, the Pareto tags it should carry: a rank for COMPLETE trials with finite objectives, and
+    ``pareto_front`` true for rank 1 only."""
+    ranked = [i for i, r in enumerate(rows) if r.state == COMPLETE and r.values(objectives) is not None]
+    ranks = pareto_ranks([rows[i].values(objectives) for i in ranked], [o.mode for o in objectives])
+    wanted = [{"pareto_front": "false"} for _ in rows]
+    for i, rank in zip(ranked, ranks):
+        wanted[i] = {"pareto_front": "true" if rank == 1 else "false", "pareto_rank": str(rank)}
+    return wanted
 
 
 def front(rows: Iterable[TrialRow]) -> list[TrialRow]:
-    return [r for r in rows if r.state == "COMPLETE" and r.tags.get("pareto_front") == "true"]
+    return [r for r in rows if r.state == COMPLETE and r.tags.get("pareto_front") == "true"]

@@ -1,7 +1,11 @@
 """Builds the C++ (and, where a GPU is present, CUDA) kernels at first use and loads them into torch.
 
-The build is cached in ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/snn-search/torch_extensions``), so only
-the first import on a machine pays the ~30 s compile; a one-line message says so while it happens.
+The build is cached in ``<root>/<cpu>/<name>``, root ``$TORCH_EXTENSIONS_DIR`` (default
+``~/.cache/snn-search/torch_extensions``), so only the first import on a machine pays the ~30 s compile; a
+one-line message says so while it happens. ``<cpu>`` names the CPU model (architecture and a hash of its
+feature flags): the build uses ``-march=native``, so a cache shared by several machines (a home directory
+on a cluster) must never hand one CPU model another's binary (SIGILL). The key is computed on every machine
+itself and never taken from an environment variable that a driver could pass on to other nodes.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["CSRC_DIR", "OPERATORS", "load_kernels", "has_kernel", "cuda_sources", "compile_cuda_sources"]
+__all__ = ["CSRC_DIR", "OPERATORS", "load_kernels", "has_kernel", "cuda_sources", "compile_cuda_sources",
+           "kernel_cache_dir", "kernel_library"]
 
 CSRC_DIR = Path(__file__).resolve().parent.parent / "csrc"
 _CPU_SOURCES = ("ops.cpp", "autograd.cpp", "lif_cpu.cpp", "network_cpu.cpp", "loss_cpu.cpp")
@@ -41,10 +46,6 @@ def _default_cuda_env() -> None:
         # cpp_extension warns "No CUDA runtime is found" at import on every GPU-less machine with a CUDA
         # toolkit, i.e. on every CPU run here: noise, since the CPU kernel needs no CUDA.
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-    # -march=native code is only valid on this CPU model: key the cache by it, so a home directory shared
-    # by different cluster nodes never hands one node another's binary.
-    cache = Path.home() / ".cache" / "snn-search" / "torch_extensions" / _cpu_key()
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(cache))
 
 
 def _cpu_key() -> str:
@@ -58,9 +59,20 @@ def _cpu_key() -> str:
     return f"{platform.machine()}-{hashlib.sha1(flags.encode()).hexdigest()[:10]}"
 
 
+def kernel_cache_dir() -> Path:
+    """Where this machine's kernel builds live: the cache root, keyed by this CPU model."""
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "snn-search" / "torch_extensions"
+    return Path(root) / _cpu_key()
+
+
+def kernel_library(name: str = "snn_cpu") -> Path:
+    """The shared library of kernel ``name`` that :func:`load_kernels` builds and loads."""
+    return kernel_cache_dir() / name / f"{name}.so"
+
+
 def _stale(name: str, sources: list[Path]) -> bool:
     """Whether ninja is about to compile: the library is missing or older than a source or its header."""
-    library = Path(os.environ["TORCH_EXTENSIONS_DIR"]) / name / f"{name}.so"
+    library = kernel_library(name)
     if not library.exists():
         return True
     built = library.stat().st_mtime
@@ -71,6 +83,8 @@ def _stale(name: str, sources: list[Path]) -> bool:
 def _build(name: str, sources: list[Path], **kwargs) -> None:
     from torch.utils.cpp_extension import load
 
+    build_directory = kernel_library(name).parent
+    build_directory.mkdir(parents=True, exist_ok=True)
     if _stale(name, sources):
         print(f"snn: compiling the {name} kernel (first use on this machine, about 30-90 s)...", file=sys.stderr, flush=True)
     load(
@@ -80,6 +94,7 @@ def _build(name: str, sources: list[Path], **kwargs) -> None:
         extra_ldflags=["-fopenmp"],
         extra_include_paths=[str(CSRC_DIR)],
         is_python_module=False,
+        build_directory=str(build_directory),
         verbose=False,
         **kwargs,
     )

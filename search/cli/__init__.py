@@ -1,8 +1,9 @@
 """The ``snn-search`` command line: one small command class per subcommand, registered in :data:`COMMANDS`.
 
 A command has ``name``, ``help``, ``add_arguments(parser)`` and ``run(args) -> int``. Mistakes the user can
-fix (a bad study file, an unknown study, a study that exists already) are printed without a traceback and
-exit with status 2, like argparse's own usage errors.
+fix (a bad study file, an unknown study, a study that exists already) are :class:`snn.errors.UserError`:
+printed without a traceback, exit status 2, like argparse's own usage errors. Any other exception is a bug:
+its traceback is printed and the exit status is 1 (``snn.cli.common.run_command``, shared with ``snn``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 from collections.abc import Sequence
 
 from search.cli.common import Command, CommandError
+from search.cli.confirm import ConfirmCommand
 from snn.cli.common import build_command_parser, run_command
 from search.cli.doctor import DoctorCommand
 from search.cli.inspect import ListCommand, ParetoCommand, StatusCommand
@@ -19,7 +21,8 @@ from search.cli.ui import UiCommand
 
 __all__ = ["main", "build_parser", "COMMANDS", "Command", "CommandError"]
 
-COMMANDS: list[Command] = [RunCommand(), ResumeCommand(), StatusCommand(), ParetoCommand(), ListCommand(), UiCommand(), DoctorCommand()]
+COMMANDS: list[Command] = [RunCommand(), ResumeCommand(), StatusCommand(), ParetoCommand(), ListCommand(), UiCommand(), DoctorCommand(),
+                           ConfirmCommand()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,4 +37,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``snn-search`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    return run_command(build_parser(), argv, (CommandError, ValueError, FileNotFoundError, FileExistsError))
+    return run_command(build_parser(), argv)

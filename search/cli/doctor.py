@@ -34,7 +34,7 @@ class DoctorCommand:
 
         from search.config import SearchConfig
         from search.doctor import run_checks
-        from search.study import RunOptions, prepare_environment, start_ray
+        from search.runtime import prepare_environment, start_ray
 
         gpus, device, storage, name = 0.0, "cpu", None, "doctor"
         if args.study_file:
@@ -48,7 +48,7 @@ class DoctorCommand:
         optuna_url = (storage.optuna if storage else "") or layout.default_optuna_storage
         prepare_environment()
         # Ray exactly as `snn-search run` starts or joins it, so the node probes see the trials' environment.
-        start_ray(RunOptions(address=args.address), tracking)
+        start_ray(args.address, tracking)
         try:
             checks = run_checks(tracking, optuna_url, layout.dir.parent, gpus=gpus, device=device)
         finally:

@@ -30,10 +30,11 @@ class StatusCommand:
         view = StudyView(args.study, args.root)
         console = make_console()
         rows = view.rows()
-        console.print(trials_table(rows, view.objectives, f"{view.manifest['name']}: {len(rows)} of "
-                                   f"{view.manifest.get('trials', '?')} trials"))
-        print_summary(console, view.summary(rows), tracking_uri=view.manifest["tracking_uri"],
-                      experiment_id=view.manifest.get("experiment_id"), study_dir=str(view.layout.dir),
+        written = f" (snapshot of {view.snapshot.age_text()})" if view.snapshot else ""
+        console.print(trials_table(rows, view.objectives, f"{view.manifest.name}: {len(rows)} of "
+                                   f"{view.manifest.trials} trials{written}", console.width))
+        print_summary(console, view.summary(rows), tracking_uri=view.manifest.tracking_uri,
+                      experiment_id=view.manifest.experiment_id, study_dir=str(view.layout.dir),
                       ui_command=ui_command_for(args.study, args.root))
         return 0
 
@@ -45,19 +46,26 @@ class ParetoCommand:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("study", metavar="NAME", help="study name (see `snn-search list`)")
         parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format (default: table)")
+        parser.add_argument("--confirmed", action="store_true", help="the confirmed front (`snn-search confirm`): medians over seeds")
         add_root(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from search.cli.render import front_table
 
         view = StudyView(args.study, args.root)
+        if args.confirmed:
+            from search.cli.confirm import print_confirmed
+
+            return print_confirmed(view, args.format)
         records = pareto_records(view.rows(), view.objectives)
         if args.format == "json":
             print(json.dumps(records, indent=1, default=str))
         elif args.format == "csv":
             print(records_csv(records), end="")
         else:
-            make_console().print(front_table(records, f"{args.study}: Pareto front, {len(records)} trial(s)"))
+            console = make_console()
+            console.print(front_table(records, view.objectives, f"{args.study}: Pareto front, {len(records)} trial(s)",
+                                      console.width))
         return 0
 
 
@@ -81,8 +89,8 @@ class ListCommand:
         for layout in studies:
             view = StudyView(layout.name, layout.dir.parent)
             states = Counter(row.state for row in view.rows())  # no Pareto ranking or Optuna query needed
-            table.add_row(layout.name, view.manifest["dataset"], f"{sum(states.values())}/{view.manifest.get('trials', '?')}",
+            table.add_row(layout.name, view.manifest.dataset, f"{sum(states.values())}/{view.manifest.trials}",
                           str(states.get("COMPLETE", 0)), str(states.get("PRUNED", 0)), str(states.get("FAILED", 0)),
-                          view.manifest["tracking_uri"], str(layout.dir))
+                          view.manifest.tracking_uri, str(layout.dir))
         make_console().print(table)
         return 0

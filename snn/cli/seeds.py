@@ -42,12 +42,9 @@ class SeedsCommand:
         if args.threads < 1 or (args.jobs is not None and args.jobs < 1):
             raise CommandError(f"--jobs and --threads must be >= 1, got jobs={args.jobs}, threads={args.threads}")
         jobs = args.jobs or max(1, (os.cpu_count() or 1) // args.threads)
-        try:
-            overrides = dict(parse_assignment(a) for a in args.overrides)
-            runs = plan_runs(args.studies, parse_seeds(args.seeds), args.out, overrides)
-            states = {run: run_state(run) for run in runs}
-        except (ValueError, FileNotFoundError) as error:
-            raise CommandError(str(error)) from None
+        overrides = dict(parse_assignment(a) for a in args.overrides)
+        runs = plan_runs(args.studies, parse_seeds(args.seeds), args.out, overrides)
+        states = {run: run_state(run) for run in runs}
         todo = [run for run in runs if states[run] != "done"]
         partial = sum(states[run] == "partial" for run in todo)
         print(f"{len(runs)} runs ({len(runs) - len(todo)} finished already, {partial} to continue, "

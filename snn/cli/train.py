@@ -25,21 +25,18 @@ class TrainCommand:
         parser.add_argument("--out", metavar="DIR", help="output directory (default: runs/<study>-seed<N>)")
         parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                             help="override a key of [train], value as a TOML literal, e.g. --set loss.alpha=1e-3 "
-                                 "schedule.epochs=5 'device=\"cuda\"'")
+                                 "schedule.epochs=5 schedule.switch_epoch=3 'device=\"cuda\"'")
         parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (same study, seed and --set)")
         parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
     def run(self, args: argparse.Namespace) -> int:
         from snn.train import check_start, load_study, train  # torch loads only when a command runs
 
-        try:
-            study = load_study(args.study)
-            overrides = dict(parse_assignment(a) for a in args.overrides)
-            if args.seed is not None:
-                overrides["seed"] = args.seed
-            config = study.train.with_overrides(overrides)
-        except (ValueError, FileNotFoundError) as error:
-            raise CommandError(str(error)) from None
+        study = load_study(args.study)
+        overrides = dict(parse_assignment(a) for a in args.overrides)
+        if args.seed is not None:
+            overrides["seed"] = args.seed
+        config = study.train.with_overrides(overrides)
         if args.resume and args.out and Path(args.resume).resolve() != Path(args.out).resolve():
             raise CommandError(f"--resume {args.resume} and --out {args.out} name different directories; give one")
         out_dir = Path(args.resume or args.out or Path("runs") / f"{study.name}-seed{config.seed}")
@@ -48,7 +45,7 @@ class TrainCommand:
             check_start(config, out_dir, resume=resume)
         except FileExistsError as error:
             raise CommandError(f"{error} (--resume {out_dir} continues it)") from None
-        except (ValueError, FileNotFoundError) as error:
+        except ValueError as error:  # check_start refuses with ValueError: a device or a run that does not fit
             raise CommandError(str(error)) from None
 
         if not args.quiet:

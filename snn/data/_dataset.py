@@ -4,6 +4,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from snn.errors import UserError
+
 from ._augment import augment_mnist
 from ._mnist import encode_mnist, mnist_uint8
 from ._yinyang import encode_yin_yang, yin_yang
@@ -119,7 +121,8 @@ def load_dataset(name: str, split: str, *, root=None, validation_size: int = 500
         kwargs = dict(n_classes=10, to_values=_mnist_values, encode=encode_mnist, augment=augment)
     if subset:
         if subset > len(labels):
-            raise ValueError(f"subset={subset} exceeds the {len(labels)} samples of {name} {split}")
+            raise UserError(f"subset={subset} exceeds the {len(labels)} samples of {name} {split}; ask for at most "
+                            f"{len(labels)} (train.data.train_subset in a study file; 0 = all)")
         samples, labels = samples[:subset], labels[:subset]
     # labels are public and mutable, so never hand out the per-process cache's tensor.
     return SpikeDataset(name, split, samples, labels.clone(), **kwargs)

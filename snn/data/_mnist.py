@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from snn.errors import NotFoundError
+
 __all__ = ["MNIST_SPLITS", "VALIDATION_SEED", "N_MNIST_TRAIN", "default_data_dir", "mnist", "encode_mnist"]
 
 MNIST_SPLITS = ("train", "validation", "test")
@@ -36,7 +38,7 @@ def _load(root: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         try:
             dataset = MNIST(root, train=train, download=True)
         except Exception as error:
-            raise FileNotFoundError(
+            raise NotFoundError(
                 f"MNIST is not in {Path(root) / 'MNIST' / 'raw'} and downloading it failed ({error}). "
                 f"Copy the four raw IDX files (train-images-idx3-ubyte, ...) there, or pass root=/ set "
                 f"SNN_DATA_DIR to a directory that holds MNIST/raw/, or connect to the internet."

@@ -7,6 +7,7 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so `
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -15,7 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state", "seed_everything"]
+from snn.errors import NotFoundError, UserError
+
+__all__ = ["save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state", "seed_everything",
+           "capture_global_rng", "restore_global_rng"]
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -37,10 +41,17 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The state saved at ``path``; a missing file is a ``NotFoundError``, a torn or foreign one a ``UserError``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+        raise NotFoundError(f"no checkpoint at {str(path)!r}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as error:  # torch.load on a damaged file
+        first = (str(error).splitlines() or [""])[0].split(". ")[0]  # torch's messages run on for lines
+        cause = f"{type(error).__name__}: {first}" if first else type(error).__name__
+        raise UserError(f"the checkpoint {str(path)!r} is corrupt or not a checkpoint ({cause}); "
+                        f"restore it from a backup, or delete it to start that run again") from error
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -53,7 +64,9 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed + 1)
 
 
-def capture_rng_state(data_generator: torch.Generator) -> dict[str, Any]:
+def capture_global_rng() -> dict[str, Any]:
+    """The process-wide generators' states (torch, CUDA when in use, numpy, random): what a run that shares
+    the process with others (snn.train.lockstep) must have put back before it continues."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss = random.getstate()
     state = {
@@ -61,19 +74,26 @@ def capture_rng_state(data_generator: torch.Generator) -> dict[str, Any]:
         "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "python": {"version": version, "internal": list(internal), "gauss": gauss},
-        "data": data_generator.get_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> None:
+def restore_global_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
     p = state["python"]
     random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
-    data_generator.set_state(state["data"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def capture_rng_state(data_generator: torch.Generator) -> dict[str, Any]:
+    return {**capture_global_rng(), "data": data_generator.get_state()}
+
+
+def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> None:
+    restore_global_rng(state)
+    data_generator.set_state(state["data"])

@@ -1,8 +1,9 @@
 """The training configuration: the ``[train]`` table of a study file as frozen, validated dataclasses.
 
-Every section validates itself when it is constructed, so a config that exists is a valid one. Error messages
-name the dotted key relative to the study file (``train.loss.alpha must be >= 0.0, got -1.0``). Missing keys
-take the defaults below, which are the paper's Yin-Yang 2-phase setting (Tables 1-3); unknown keys are errors.
+Every section validates itself when it is constructed, so a config that exists is a valid one. Errors are
+``snn.errors.UserError`` in ``snn.validation``'s style, naming the dotted key relative to the study file
+(``train.loss.alpha must be >= 0, got -1.0``). Missing keys take the defaults below, which are the paper's
+Yin-Yang 2-phase setting (Tables 1-3); unknown keys are errors.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field, fields, is_dataclass
 from typing import Any
 
-from snn.train import _checks as c
+from snn import validation as c
+from snn._loss_names import LOSS_NAMES, SP_NORMALIZATIONS
+from snn.errors import UserError
 
 __all__ = [
     "TrainConfig", "NetworkConfig", "DataConfig", "LossConfig", "ScheduleConfig", "PhaseConfig",
     "OptimizerConfig", "LOSS_NAMES", "DATASETS",
 ]
 
-LOSS_NAMES = ("L_W", "L", "L_A")
-SP_NORMALIZATIONS = ("neurons", "sum")  # as snn.losses (not imported here: the config stays free of torch)
 # (inputs, classes) of each dataset, to catch a network that does not fit its data before training starts.
 DATASETS = {"yinyang": (5, 3), "mnist": (784, 10)}
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
@@ -83,7 +84,7 @@ class NetworkConfig(_Section):
         for i, pair in enumerate(ranges):
             lo, hi = (c.number(v, f"{k}.init_ranges[{i}]") for v in c.sequence(pair, f"{k}.init_ranges[{i}]", length=2))
             if lo > hi:
-                raise ValueError(f"{k}.init_ranges[{i}] must be [lo, hi] with lo <= hi, got [{lo}, {hi}]")
+                raise c.invalid(f"{k}.init_ranges[{i}]", "be [lo, hi] with lo <= hi", f"[{lo}, {hi}]", "swap the two bounds")
             init_ranges.append((lo, hi))
         if isinstance(self.max_spikes, (list, tuple)):
             seq = c.sequence(self.max_spikes, f"{k}.max_spikes", length=n_layers)
@@ -150,8 +151,9 @@ class PhaseConfig(_Section):
 
 @dataclass(frozen=True)
 class ScheduleConfig(_Section):
-    """Phase 1 runs epochs [0, switch_epoch), phase 2 the rest; switch_epoch >= epochs means phase 1 only
-    and switch_epoch = 0 means phase 2 only. Each phase starts at its own lr, decayed by lr_decay per epoch."""
+    """Phase 1 runs epochs [0, switch_epoch), phase 2 the rest; switch_epoch = epochs means phase 1 only
+    and switch_epoch = 0 means phase 2 only. Each phase starts at its own lr, decayed by lr_decay per epoch.
+    A switch_epoch after the last epoch is an error: phase 2 would silently never run."""
 
     KEY = "train.schedule"
     epochs: int = 160
@@ -167,6 +169,10 @@ class ScheduleConfig(_Section):
              lr_decay=c.number(self.lr_decay, f"{k}.lr_decay", min=0, min_open=True, max=1),
              phase1=_section(self.phase1, PhaseConfig, f"{k}.phase1"),
              phase2=_section(self.phase2, PhaseConfig, f"{k}.phase2"))
+        if self.switch_epoch > self.epochs:
+            raise ValueError(f"{k}.switch_epoch = {self.switch_epoch} is after the last epoch ({k}.epochs = {self.epochs}), "
+                             f"so phase 2 would never run; set switch_epoch <= epochs (switch_epoch = {self.epochs} "
+                             f"trains phase 1 only)")
 
     def phase_of(self, epoch: int) -> int:
         return 1 if epoch < self.switch_epoch else 2
@@ -206,7 +212,7 @@ class TrainConfig(_Section):
     def __post_init__(self) -> None:
         device = c.string(self.device, "train.device")
         if not _DEVICE.fullmatch(device):
-            raise ValueError(f"train.device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+            raise c.invalid("train.device", "be 'cpu', 'cuda' or 'cuda:N'", repr(device))
         # numpy's legacy seeding takes 32 bits; the same seed feeds torch, numpy and random.
         _set(self, seed=c.integer(self.seed, "train.seed", min=0, max=2**32 - 1), device=device,
              network=_section(self.network, NetworkConfig, NetworkConfig.KEY),
@@ -217,10 +223,8 @@ class TrainConfig(_Section):
         n_in, n_classes = DATASETS[self.data.dataset]
         sizes = self.network.sizes
         if (sizes[0], sizes[-1]) != (n_in, n_classes):
-            raise ValueError(
-                f"train.network.sizes must start with {n_in} inputs and end with {n_classes} outputs for "
-                f"train.data.dataset = {self.data.dataset!r}, got {list(sizes)}"
-            )
+            raise c.invalid("train.network.sizes", f"start with {n_in} inputs and end with {n_classes} outputs for "
+                            f"train.data.dataset = {self.data.dataset!r}", repr(list(sizes)))
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> TrainConfig:
         """A copy with dotted keys relative to ``[train]`` replaced, e.g. ``{"loss.alpha": 1e-3,
@@ -232,24 +236,15 @@ class TrainConfig(_Section):
             node, path = d, "train"
             for part in parts[:-1]:
                 if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
-                    raise ValueError(f"unknown key train.{dotted}: {path} has no table {part!r}")
+                    tables = ", ".join(k for k, v in node.items() if isinstance(v, dict)) if isinstance(node, dict) else ""
+                    raise UserError(f"unknown key train.{dotted}: {path} has no table {part!r}"
+                                    + (f"; tables in {path}: {tables}" if tables else ""))
                 node, path = node[part], f"{path}.{part}"
-            if parts[-1] not in node:
-                raise ValueError(f"unknown key train.{dotted}; known keys in {path}: {', '.join(node)}")
+            c.check_keys({parts[-1]: value}, list(node), path)
             node[parts[-1]] = value
         return TrainConfig.from_dict(d)
 
     def differences(self, other: TrainConfig) -> list[str]:
         """Dotted keys whose values differ between the two configs."""
-        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
+        a, b = c.flatten(self.to_dict(), "train"), c.flatten(other.to_dict(), "train")
         return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-
-
-def _flatten(d: Mapping[str, Any], prefix: str = "train") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, f"{prefix}.{k}"))
-        else:
-            out[f"{prefix}.{k}"] = v
-    return out

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from snn.errors import UserError
 from snn.train.checkpoint import load_checkpoint
 from snn.train.config import TrainConfig
 from snn.train.study import load_study
 from snn.train.trainer import CHECKPOINT, METRICS
 
-__all__ = ["SeedRun", "parse_seeds", "plan_runs", "run_state", "run_result", "epochs_done", "summarize", "summary_markdown"]
+__all__ = ["SeedRun", "parse_seeds", "plan_runs", "run_state", "run_result", "epochs_done", "summarize", "summary_markdown",
+           "median_mean_std"]
 
 _SEEDS = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 SUMMARY_METRICS = (("accuracy", 100.0), ("ce", 1.0), ("n_s", 1.0))  # accuracy in %, as the paper's tables
@@ -43,33 +45,33 @@ def parse_seeds(text: str) -> list[int]:
     """``"0-9"`` -> 0..9, ``"1,4,7"``, ``"3"``, or a mix (``"0-4,10"``); sorted, without repeats."""
     compact = text.replace(" ", "")
     if not _SEEDS.fullmatch(compact):
-        raise ValueError(f"seeds must be N, A-B or a comma list such as 0-9 or 1,4,7, got {text!r}")
+        raise UserError(f"seeds must be N, A-B or a comma list such as 0-9 or 1,4,7, got {text!r}")
     seeds: set[int] = set()
     for part in compact.split(","):
         first, _, last = part.partition("-")
         low, high = int(first), int(last or first)
         if low > high:
-            raise ValueError(f"a seed range must run upwards, got {part!r} in {text!r}; write {high}-{low}")
+            raise UserError(f"a seed range must run upwards, got {part!r} in {text!r}; write {high}-{low}")
         seeds.update(range(low, high + 1))
     return sorted(seeds)
 
 
 def plan_runs(study_files: Sequence[str | Path], seeds: Sequence[int], root: str | Path,
               overrides: Mapping[str, Any] | None = None) -> list[SeedRun]:
-    """Every (study, seed) run, studies in the order given. Errors (``ValueError``/``FileNotFoundError``)
-    name the study file or the key."""
+    """Every (study, seed) run, studies in the order given. Errors (``UserError``) name the study file or
+    the key."""
     runs, names = [], {}
     for file in study_files:
         study = load_study(file)
         if study.name in names:
-            raise ValueError(f"two study files are both called {study.name!r} ({names[study.name]} and {file}); "
+            raise UserError(f"two study files are both called {study.name!r} ({names[study.name]} and {file}); "
                              f"their runs would share directories: rename one")
         names[study.name] = file
         for seed in seeds:
             try:
                 config = study.train.with_overrides({**(overrides or {}), "seed": seed})
-            except ValueError as error:
-                raise ValueError(f"{file}: {error}") from None
+            except UserError as error:
+                raise UserError(f"{file}: {error}") from None
             runs.append(SeedRun(study.name, Path(file), seed, config, Path(root) / f"{study.name}-seed{seed}"))
     return runs
 
@@ -89,13 +91,13 @@ def epochs_done(run: SeedRun) -> int:
 
 def run_state(run: SeedRun) -> str:
     """``"new"``, ``"partial"`` (a checkpoint to continue from) or ``"done"``. A directory holding a run of
-    another config raises ``ValueError`` naming the keys that differ."""
+    another config raises ``UserError`` naming the keys that differ."""
     checkpoint = run.out_dir / CHECKPOINT
     if not checkpoint.exists():
         return "new"
     changed = run.config.differences(TrainConfig.from_dict(load_checkpoint(checkpoint)["config"]))
     if changed:
-        raise ValueError(f"{str(run.out_dir)!r} already holds a run of {run.study} whose config differs in "
+        raise UserError(f"{str(run.out_dir)!r} already holds a run of {run.study} whose config differs in "
                          f"{', '.join(changed)}; pass another --out (or the same --set) to keep both")
     metrics = _metrics(run)
     return "done" if metrics and metrics.get("final") else "partial"
@@ -112,7 +114,8 @@ def run_result(run: SeedRun) -> dict[str, Any] | None:
             "seconds": sum(e["seconds"] for e in metrics["epochs"]), "stopped_early": bool(metrics.get("stopped_early"))}
 
 
-def _stats(values: list[float]) -> dict[str, float]:
+def median_mean_std(values: list[float]) -> dict[str, float]:
+    """How the paper summarises a result over seeds: median, mean and sample standard deviation (0 for one)."""
     return {"median": statistics.median(values), "mean": statistics.mean(values),
             "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
@@ -126,7 +129,7 @@ def summarize(results: Mapping[str, Sequence[dict[str, Any]]]) -> list[dict[str,
             continue
         row: dict[str, Any] = {"study": study, "runs": len(runs), "seeds": [r["seed"] for r in runs]}
         for key, scale in SUMMARY_METRICS:
-            row[key] = _stats([r[key] * scale for r in runs])
+            row[key] = median_mean_std([r[key] * scale for r in runs])
         row["seconds_per_run"] = statistics.mean(r["seconds"] for r in runs)
         row["stopped_early"] = [r["seed"] for r in runs if r["stopped_early"]]
         rows.append(row)

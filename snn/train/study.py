@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snn import validation
+from snn.errors import NotFoundError, UserError
 from snn.train.config import TrainConfig
 
 __all__ = ["Study", "load_study", "parse_study"]
@@ -25,13 +27,13 @@ class Study:
 
 
 def load_study(path: str | Path) -> Study:
-    """Read and validate a study file; errors are ``ValueError`` naming the file (missing file:
-    ``FileNotFoundError``)."""
+    """Read and validate a study file; errors are ``UserError`` naming the file (missing file:
+    ``NotFoundError``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FileNotFoundError(f"study file {str(path)!r} does not exist") from None
+        raise NotFoundError(f"study file {str(path)!r} does not exist") from None
     return parse_study(text, name=path.stem, path=path)
 
 
@@ -40,17 +42,17 @@ def parse_study(text: str, *, name: str = "study", path: Path | None = None) -> 
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{where} is not valid TOML: {error}") from None
+        raise UserError(f"{where} is not valid TOML: {error}") from None
     unknown = sorted(set(raw) - set(_TABLES))
     if unknown:
-        raise ValueError(f"{where}: unknown top-level key(s) {', '.join(unknown)}; a study has [train] and [search]")
+        raise UserError(f"{where}: unknown top-level key(s) {', '.join(unknown)}; a study has [train] and [search]")
     if "train" not in raw:
-        raise ValueError(f"{where} has no [train] table")
+        raise UserError(f"{where} has no [train] table; add one (an empty [train] takes the paper's Yin-Yang setting)")
     search = raw.get("search")
-    if search is not None and not isinstance(search, dict):
-        raise ValueError(f"{where}: search must be a table, got {search!r}")
+    if search is not None:
+        validation.table(search, f"{where}: search")
     try:
         train = TrainConfig.from_dict(raw["train"])
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
     return Study(train=train, search=search, path=path, name=name, raw=raw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 from mlflow.tracking import MlflowClient
 
+from search.manifest import StudyManifest
 from search.storage import make_storage
 
 __all__ = ["assert_study_consistent"]
@@ -12,12 +13,14 @@ __all__ = ["assert_study_consistent"]
 _MLFLOW_STATE = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": "FAILED"}
 
 
-def assert_study_consistent(manifest: dict, trials: int, *, states=("COMPLETE", "PRUNED")) -> list:
+def assert_study_consistent(manifest: StudyManifest | dict, trials: int, *, states=("COMPLETE", "PRUNED")) -> list:
     """Exactly one MLflow run per trial (trial_000.., one per trial key), none left RUNNING, each in one of
     ``states`` with every epoch logged exactly once (steps 0..epochs_run-1), and Optuna holding the same
     trials in the same states. Returns the trial runs."""
-    client = MlflowClient(manifest["tracking_uri"])
-    experiment = manifest["experiment_id"]
+    if isinstance(manifest, dict):  # read from a study.json
+        manifest = StudyManifest.from_dict(manifest)
+    client = MlflowClient(manifest.tracking_uri)
+    experiment = manifest.experiment_id
     runs = client.search_runs([experiment], "tags.snn_search_role = 'trial'")
     assert sorted(r.info.run_name for r in runs) == [f"trial_{i:03d}" for i in range(trials)]
     assert len({r.data.tags["trial_key"] for r in runs}) == trials
@@ -26,8 +29,8 @@ def assert_study_consistent(manifest: dict, trials: int, *, states=("COMPLETE", 
         assert run.data.tags["trial_state"] in states, (run.info.run_name, run.data.tags["trial_state"])
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
         assert sorted(steps) == list(range(int(run.data.metrics["epochs_run"]))), run.info.run_name
-    storage = make_storage(manifest["optuna_storage"])
-    optuna_trials = optuna.load_study(study_name=manifest["name"], storage=storage).get_trials()
+    storage = make_storage(manifest.optuna_storage)
+    optuna_trials = optuna.load_study(study_name=manifest.name, storage=storage).get_trials()
     assert len(optuna_trials) == trials and all(t.state.is_finished() for t in optuna_trials)
     assert ({f"trial_{t.number:03d}": _MLFLOW_STATE[t.state.name] for t in optuna_trials}
             == {r.info.run_name: r.data.tags["trial_state"] for r in runs})

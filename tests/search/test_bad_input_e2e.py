@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.recovery import FINISHED_TUNE_STATES, restore_checkpoints, tune_trials
+from search.tune_state import read_tune_snapshot
 from search.trainable import read_attempts
 from tests.search.conftest import edit_study, tiny_study_text
 from tests.search.consistency import assert_study_consistent
@@ -32,15 +32,17 @@ def snn_search(*args, cwd):
 
 
 def in_training(study_dir: Path) -> bool:
-    """A trial has trained an epoch, is not finished, and the driver has taken its result (Tune's result.json,
-    written by the driver, has a line): Tune then holds its checkpoint."""
+    """A trial has trained two epochs, is not finished, and the driver has taken both results (Tune's
+    result.json, written by the driver, has two lines): Tune then holds the first one's checkpoint at least
+    (the newest may still be on its way when the driver stops)."""
     for metrics in (study_dir / "trials").glob("*/metrics.json"):
         try:
             data = json.loads(metrics.read_text())
         except json.JSONDecodeError:
             continue
         result = study_dir / "tune" / metrics.parent.name / "result.json"
-        if data["epochs"] and data.get("final") is None and result.exists() and result.read_text().strip():
+        if (len(data["epochs"]) >= 2 and data.get("final") is None and result.exists()
+                and len(result.read_text().splitlines()) >= 2):
             return True
     return False
 
@@ -59,7 +61,7 @@ def interrupt_study(base: Path) -> Path:
         assert driver.poll() is None, driver.communicate()[0]
         driver.send_signal(signal.SIGINT)
         output = driver.communicate(timeout=180)[0]
-        assert driver.returncode == 0, output
+        assert driver.returncode == 130, output  # Ctrl-C: stopped resumably
     finally:
         kill_pids(session_pids(driver.pid))
     return base
@@ -95,11 +97,10 @@ def fingerprint(work: Path) -> dict:
 def restored_checkpoint(work: Path) -> Path:
     """The checkpoint file Tune's snapshot will restore the interrupted trial from."""
     tune_dir = work / "snn-studies" / "tiny" / "tune"
-    unfinished = [k for k, s in tune_trials(tune_dir).items() if s not in FINISHED_TUNE_STATES]
-    assert unfinished, "the interrupted study has an unfinished trial"
-    name = restore_checkpoints(tune_dir)[unfinished[0]]
-    assert name is not None, "the unfinished trial has a checkpoint"
-    return tune_dir / unfinished[0] / name / "checkpoint.pt"
+    # The other trial may be unfinished too, still without a checkpoint (not started, or its first one in flight).
+    restorable = [t for t in read_tune_snapshot(tune_dir).values() if not t.finished and t.checkpoint is not None]
+    assert restorable, "the interrupted study has an unfinished trial with a checkpoint"
+    return restorable[0].checkpoint / "checkpoint.pt"
 
 
 def test_a_corrupt_checkpoint_stops_the_resume_and_changes_nothing(copy):

@@ -53,14 +53,14 @@ def postgres():
 
 def check_study(result, uri: str, storage) -> None:
     manifest = result.manifest
-    assert manifest["tracking_uri"] == uri and manifest["optuna_storage"] == storage
+    assert manifest.tracking_uri == uri and manifest.optuna_storage == storage
     runs = assert_study_consistent(manifest, TRIALS)
-    trials = optuna.load_study(study_name=manifest["name"], storage=make_storage(storage)).get_trials()
+    trials = optuna.load_study(study_name=manifest.name, storage=make_storage(storage)).get_trials()
     by_name = {r.info.run_name: r for r in runs}
     for trial in trials:  # the run and the Optuna trial are the same trial: same parameters
         assert float(by_name[f"trial_{trial.number:03d}"].data.params["loss.alpha"]) == pytest.approx(trial.params["loss.alpha"])
     client = MlflowClient(uri)
-    parent = client.search_runs([manifest["experiment_id"]], "tags.snn_search_role = 'parent'")[0]
+    parent = client.search_runs([manifest.experiment_id], "tags.snn_search_role = 'parent'")[0]
     assert "pareto.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}  # artifacts over HTTP
 
 

@@ -3,6 +3,7 @@ storage: parent and child runs, per-epoch metrics, Pareto tags, Optuna states, a
 whose network switches off (the study's space reaches thresholds that silence it in epoch 0)."""
 
 import math
+import platform
 
 import optuna
 import pytest
@@ -36,17 +37,17 @@ def study(tmp_path_factory):
 
 def child_runs(result):
     m = result.manifest
-    client = MlflowClient(m["tracking_uri"])
-    return client, client.search_runs([m["experiment_id"]], "tags.snn_search_role = 'trial'")
+    client = MlflowClient(m.tracking_uri)
+    return client, client.search_runs([m.experiment_id], "tags.snn_search_role = 'trial'")
 
 
 def test_one_parent_run_with_the_study_and_its_pareto_artifacts(study):
     result, _ = study
-    client = MlflowClient(result.manifest["tracking_uri"])
-    parents = client.search_runs([result.manifest["experiment_id"]], "tags.snn_search_role = 'parent'")
+    client = MlflowClient(result.manifest.tracking_uri)
+    parents = client.search_runs([result.manifest.experiment_id], "tags.snn_search_role = 'parent'")
     assert len(parents) == 1
     parent = parents[0]
-    assert client.get_experiment(result.manifest["experiment_id"]).name == "tiny"
+    assert client.get_experiment(result.manifest.experiment_id).name == "tiny"
     assert parent.data.params["space.network.threshold"] == "float[0.5, 100.0] log"
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"study.toml", "pareto.csv", "pareto.json", "pareto.png", "pareto.html", "summary.json"} <= artifacts
@@ -79,7 +80,7 @@ def test_pareto_tags_match_a_brute_force_front_of_the_complete_trials(study):
     tagged = {r.info.run_name for r in runs if r.data.tags["pareto_front"] == "true"}
     assert tagged == expected and tagged
     assert all(r.data.tags["pareto_rank"] == "1" for r in runs if r.info.run_name in expected)
-    found = client.search_runs([result.manifest["experiment_id"]], PARETO_FILTER)
+    found = client.search_runs([result.manifest.experiment_id], PARETO_FILTER)
     assert {r.info.run_name for r in found} == expected
 
 
@@ -97,7 +98,7 @@ def test_switched_off_trials_are_pruned_early_told_to_optuna_and_never_on_the_fr
         assert run.data.metrics["epochs_run"] == 1 and run.data.metrics["epochs_saved"] == 2  # pruned after epoch 0
 
     m = result.manifest
-    trials = optuna.load_study(study_name=m["name"], storage=m["optuna_storage"]).get_trials()
+    trials = optuna.load_study(study_name=m.name, storage=m.optuna_storage).get_trials()
     states = {t.number: t.state.name for t in trials}
     assert set(states.values()) == {"COMPLETE", "PRUNED"} and len(trials) == TRIALS
     by_name = {f"trial_{t.number:03d}": t for t in trials}
@@ -116,10 +117,25 @@ def test_resuming_a_finished_study_adds_no_trials_and_no_runs(study):
     assert len(runs) == TRIALS
     assert resumed.summary["states"] == first.summary["states"]
     m = resumed.manifest
-    assert len(optuna.load_study(study_name=m["name"], storage=m["optuna_storage"]).trials) == TRIALS
+    assert len(optuna.load_study(study_name=m.name, storage=m.optuna_storage).trials) == TRIALS
 
 
 def test_running_an_existing_study_without_resume_is_refused(study):
     result, _ = study
     with pytest.raises(FileExistsError, match="already exists .* pass --resume"):
-        run_study(result.manifest["study_file"], RunOptions(root=str(result.layout.dir.parent)))
+        run_study(result.manifest.study_file, RunOptions(root=str(result.layout.dir.parent)))
+
+
+def test_trials_load_the_kernel_built_for_this_cpu(study):
+    # -march=native builds are keyed by CPU model (snn._ext): the driver forwards no cache location, and
+    # every trial's worker maps the library from the keyed folder, never from the un-keyed one.
+    from snn._ext import kernel_cache_dir, kernel_library
+    from search.trainable import read_attempts
+
+    result, _ = study
+    attempts = [a for d in (result.layout.dir / "attempts").glob("*.jsonl") for a in read_attempts(result.layout.dir, d.stem)]
+    assert len(attempts) >= TRIALS
+    for attempt in attempts:
+        assert attempt["kernel"] == str(kernel_library("snn_cpu")), attempt
+    assert kernel_library("snn_cpu").parent.parent == kernel_cache_dir()  # <root>/<cpu>/snn_cpu/snn_cpu.so
+    assert kernel_cache_dir().name.startswith(f"{platform.machine()}-")

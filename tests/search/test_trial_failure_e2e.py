@@ -29,8 +29,8 @@ def test_a_trial_failing_every_attempt_is_retried_then_recorded_failed_with_its_
     result = run_study(path, RunOptions(root=str(tmp_path / "studies"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
                                         live=False, num_cpus=2))
     manifest = result.manifest
-    client = MlflowClient(manifest["tracking_uri"])
-    runs = {r.info.run_name: r for r in client.search_runs([manifest["experiment_id"]], "tags.snn_search_role = 'trial'")}
+    client = MlflowClient(manifest.tracking_uri)
+    runs = {r.info.run_name: r for r in client.search_runs([manifest.experiment_id], "tags.snn_search_role = 'trial'")}
     assert sorted(runs) == ["trial_000", "trial_001"]
     failed = runs["trial_001"]
     assert failed.info.status == "FAILED" and failed.data.tags["trial_state"] == "FAILED"
@@ -38,7 +38,7 @@ def test_a_trial_failing_every_attempt_is_retried_then_recorded_failed_with_its_
     assert "failed after 2 attempt(s)" in reason and "exceeds" in reason, reason
     assert len(read_attempts(result.layout.dir, failed.data.tags["trial_key"])) == 2  # the first try and one retry
     assert runs["trial_000"].data.tags["trial_state"] == "COMPLETE" and runs["trial_000"].info.status == "FINISHED"
-    trials = {t.number: t for t in optuna.load_study(study_name="fails", storage=manifest["optuna_storage"]).get_trials()}
+    trials = {t.number: t for t in optuna.load_study(study_name="fails", storage=manifest.optuna_storage).get_trials()}
     assert trials[1].state.name == "FAIL" and "max_retries" in trials[1].user_attrs["fail_reason"]
     assert trials[0].state.name == "COMPLETE"
     summary = json.loads((result.layout.artifacts_dir / "summary.json").read_text())

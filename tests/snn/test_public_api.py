@@ -1,14 +1,15 @@
 """The public surface is deliberate: each module's ``__all__`` is listed here, so growing or shrinking it is a
 visible change, and everything listed exists. ``import snn`` stays free of the search stack."""
 
-import importlib
-import subprocess
-import sys
-
 import pytest
 
+from tests.public_api import assert_public, loaded_by
+
 PUBLIC = {
-    "snn": ["functional", "nn", "losses", "metrics", "data", "train", "__version__"],
+    "snn": ["functional", "nn", "losses", "metrics", "data", "train", "errors", "validation", "__version__"],
+    "snn.errors": ["UserError", "NotFoundError", "AlreadyExistsError"],
+    "snn.validation": ["invalid", "shown", "number", "integer", "string", "boolean", "table", "sequence", "check_keys",
+                       "flatten"],
     "snn.functional": [
         "SpikeOverflowWarning", "lif_layer", "lif_layer_with_counts", "lif_network", "lif_network_loss_gradients",
         "lif_network_with_loss", "reset_spike_overflow_count", "spike_overflow_count",
@@ -26,33 +27,20 @@ PUBLIC = {
     "snn.train": [
         "CHECKPOINT", "DataConfig", "EpochReport", "LossConfig", "METRICS", "NetworkConfig", "OptimizerConfig",
         "PhaseConfig", "RunResult", "ScheduleConfig", "Study", "TrainConfig", "build_model", "check_start",
-        "evaluate", "load_split", "load_study", "parse_study", "train",
+        "evaluate", "load_split", "load_study", "parse_study", "train", "training",
     ],
 }
 
 
 @pytest.mark.parametrize("module_name", sorted(PUBLIC))
 def test_all_is_exactly_the_public_surface(module_name):
-    module = importlib.import_module(module_name)
-    assert sorted(module.__all__) == sorted(PUBLIC[module_name])
-    for name in module.__all__:
-        assert getattr(module, name) is not None
+    assert_public(module_name, PUBLIC[module_name])
 
 
 def test_snn_never_imports_the_search_stack():
-    code = (
-        "import sys, snn.train, snn.functional, snn.nn, snn.data, snn.bench\n"
-        "print(sorted(m for m in ('ray', 'optuna', 'mlflow', 'search') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert loaded_by("snn.train, snn.functional, snn.nn, snn.data, snn.bench", ("ray", "optuna", "mlflow", "search")) == []
 
 
 def test_operator_modules_need_only_torch():
     # The GPU machine has torch, numpy, scipy and pytest only: the operator path must not pull in the rest.
-    code = (
-        "import sys, snn.functional, snn.nn, snn.losses, snn.bench\n"
-        "print(sorted(m for m in ('rich', 'matplotlib', 'pandas', 'torchvision') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert loaded_by("snn.functional, snn.nn, snn.losses, snn.bench", ("rich", "matplotlib", "pandas", "torchvision")) == []

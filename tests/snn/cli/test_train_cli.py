@@ -59,6 +59,33 @@ def test_bad_study_file_exits_2(tmp_path, capsys):
     assert "train.network.init_ranges must have 1 entry, got 4" in capsys.readouterr().err
 
 
+def test_an_internal_error_shows_its_traceback_and_exits_1(tiny_study, tmp_path, monkeypatch, capsys):
+    # A bug is no user error, even when it is a ValueError: its traceback is shown, not a one-line message.
+    import snn.train
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr(snn.train, "train", broken)
+    assert main(["train", str(tiny_study), "--out", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and "ValueError: an internal inconsistency" in err
+    assert err.rstrip().endswith("snn train: internal error: the traceback above is a bug in snn, not a mistake in "
+                                 "the input; please report it with the traceback")
+
+
+def test_a_corrupt_checkpoint_is_refused_on_resume_and_kept(tiny_study, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(load_study(tiny_study).train, out, progress=False, evaluate_test=False, callback=lambda r: "pause")
+    torn = (out / CHECKPOINT).read_bytes()[:1000]
+    (out / CHECKPOINT).write_bytes(torn)
+    assert main(["train", str(tiny_study), "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"the checkpoint {str(out / CHECKPOINT)!r} is corrupt or not a checkpoint (" in err
+    assert "restore it from a backup, or delete it to start that run again" in err and "Traceback" not in err
+    assert (out / CHECKPOINT).read_bytes() == torn
+
+
 def test_argparse_usage_errors_exit_2(capsys):
     assert main(["train"]) == 2
     assert main(["nonsense"]) == 2
@@ -80,7 +107,8 @@ def test_existing_run_needs_resume_and_resume_continues_it(tiny_study, tmp_path,
     config = load_study(tiny_study).train
     train(config, out, progress=False, evaluate_test=False, callback=lambda r: "pause")
     assert main(["train", str(tiny_study), "--out", str(out)]) == 2
-    assert f"--resume {out}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--resume {out}" in err and len(err.splitlines()) == 1
     assert main(["train", str(tiny_study), "--resume", str(out), "--set", "loss.alpha=0.5"]) == 2
     assert "differs from the checkpoint's in train.loss.alpha" in capsys.readouterr().err
     assert main(["train", str(tiny_study), "--resume", str(out), "--quiet"]) == 0

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from snn.errors import UserError
 from snn.train import PhaseConfig, TrainConfig
 
 
@@ -35,9 +36,10 @@ def test_missing_keys_take_defaults_and_ints_are_accepted_as_floats():
     [
         ({"loss": {"alpha": -1.0}}, "train.loss.alpha must be >= 0, got -1.0"),
         ({"loss": {"eta": -0.1}}, "train.loss.eta must be >= 0"),
-        ({"loss": {"alpha": "abc"}}, "train.loss.alpha must be a number, got 'abc'"),
+        ({"loss": {"alpha": "abc"}}, "train.loss.alpha must be a number, got 'abc' (str)"),
         ({"loss": {"tau_0": 0}}, "train.loss.tau_0 must be > 0"),
-        ({"loss": {"alpah": 1.0}}, "unknown key train.loss.alpah"),
+        ({"loss": {"alpah": 1.0}}, "unknown key train.loss.alpah; known keys in train.loss: alpha, eta, tau_0, tau_1, "
+                                   "sp_normalization; did you mean train.loss.alpha?"),
         ({"lr": 1.0}, "unknown key train.lr"),
         ({"schedule": {"epochs": 0}}, "train.schedule.epochs must be >= 1"),
         ({"schedule": {"epochs": 1.5}}, "train.schedule.epochs must be an integer"),
@@ -46,10 +48,11 @@ def test_missing_keys_take_defaults_and_ints_are_accepted_as_floats():
         ({"schedule": {"lr_decay": 0.0}}, "train.schedule.lr_decay must be > 0"),
         ({"schedule": {"lr_decay": 1.5}}, "train.schedule.lr_decay must be <= 1"),
         ({"schedule": {"phase1": {"loss": "L_A", "lr": 0.0}}}, "train.schedule.phase1.lr must be > 0"),
-        ({"schedule": {"phase2": {"loss": "LX", "lr": 1e-3}}}, "train.schedule.phase2.loss must be one of"),
+        ({"schedule": {"phase2": {"loss": "LX", "lr": 1e-3}}}, "train.schedule.phase2.loss must be one of 'L_W', 'L', 'L_A', got 'LX'"),
         ({"schedule": {"phase2": {"loss": "L", "lr": 1e-3, "momentum": 0.9}}}, "unknown key train.schedule.phase2.momentum"),
         ({"data": {"batch_size": 0}}, "train.data.batch_size must be >= 1"),
-        ({"data": {"dataset": "cifar"}}, "train.data.dataset must be one of 'yinyang', 'mnist'"),
+        ({"data": {"dataset": "cifar"}}, "train.data.dataset must be one of 'yinyang', 'mnist', got 'cifar'"),
+        ({"data": {"dataset": "minst"}}, "got 'minst'; did you mean 'mnist'?"),
         ({"data": {"augment": 1}}, "train.data.augment must be true or false"),
         ({"data": {"train_subset": -5}}, "train.data.train_subset must be >= 0"),
         ({"device": "gpu"}, "train.device must be 'cpu', 'cuda' or 'cuda:N'"),
@@ -57,7 +60,8 @@ def test_missing_keys_take_defaults_and_ints_are_accepted_as_floats():
         ({"network": {"sizes": [5]}}, "train.network.sizes must have at least 2 entries"),
         ({"network": {"sizes": [5, 0, 3]}}, "train.network.sizes[1] must be >= 1"),
         ({"network": {"sizes": [5, 10, 3]}}, "train.network.init_ranges must have 2 entries, got 4"),
-        ({"network": {"init_ranges": [[3.0, 1.0], [0, 1], [0, 1], [0, 1]]}}, "train.network.init_ranges[0] must be [lo, hi] with lo <= hi"),
+        ({"network": {"init_ranges": [[3.0, 1.0], [0, 1], [0, 1], [0, 1]]}},
+         "train.network.init_ranges[0] must be [lo, hi] with lo <= hi, got [3.0, 1.0]; swap the two bounds"),
         ({"network": {"max_spikes": [8, 8]}}, "train.network.max_spikes must have 4 entries"),
         ({"network": {"max_spikes": 0}}, "train.network.max_spikes must be >= 1"),
         ({"network": {"tau_m": -20.0}}, "train.network.tau_m must be > 0"),
@@ -70,7 +74,7 @@ def test_missing_keys_take_defaults_and_ints_are_accepted_as_floats():
     ],
 )
 def test_bad_values_are_rejected_with_the_dotted_key(d, message):
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(UserError) as error:
         TrainConfig.from_dict(d)
     assert message in str(error.value)
 
@@ -100,12 +104,12 @@ def test_with_overrides_validates_after_applying_all():
     "key, message",
     [
         ("loss.alph", "unknown key train.loss.alph; known keys in train.loss: alpha, eta, tau_0, tau_1"),
-        ("los.alpha", "unknown key train.los.alpha"),
+        ("los.alpha", "unknown key train.los.alpha: train has no table 'los'; tables in train: network, data, loss, "),
         ("seed.x", "unknown key train.seed.x"),
     ],
 )
 def test_with_overrides_rejects_unknown_keys(key, message):
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(UserError) as error:
         TrainConfig().with_overrides({key: 1.0})
     assert message in str(error.value)
 
@@ -121,5 +125,16 @@ def test_schedule_phases_and_learning_rates():
     assert [s.lr_at(e) for e in range(5)] == pytest.approx([5e-3, 5e-3 * 0.95, 2e-4, 2e-4 * 0.95, 2e-4 * 0.95**2])
     only_2 = TrainConfig.from_dict({"schedule": {"epochs": 3, "switch_epoch": 0}}).schedule
     assert [only_2.phase_of(e) for e in range(3)] == [2, 2, 2]
-    only_1 = TrainConfig.from_dict({"schedule": {"epochs": 3, "switch_epoch": 10}}).schedule
+    only_1 = TrainConfig.from_dict({"schedule": {"epochs": 3, "switch_epoch": 3}}).schedule
     assert [only_1.phase_of(e) for e in range(3)] == [1, 1, 1]
+
+
+def test_a_switch_after_the_last_epoch_is_rejected_with_the_fix():
+    # Phase 2 would never run: the user gets the keys, both values and the setting that means "phase 1 only".
+    with pytest.raises(ValueError) as error:
+        TrainConfig.from_dict({"schedule": {"epochs": 3, "switch_epoch": 4}})
+    message = str(error.value)
+    assert "train.schedule.switch_epoch = 4 is after the last epoch (train.schedule.epochs = 3)" in message
+    assert "switch_epoch = 3 trains phase 1 only" in message
+    with pytest.raises(ValueError, match="train.schedule.switch_epoch = 100 is after the last epoch"):
+        TrainConfig().with_overrides({"schedule.epochs": 20})  # the default switch (epoch 100) with fewer epochs

@@ -2,6 +2,7 @@ import statistics
 
 import pytest
 
+from snn.errors import UserError
 from snn.train.repeat import parse_seeds, plan_runs, run_state, summarize, summary_markdown
 
 
@@ -21,7 +22,7 @@ def test_seed_lists(text, seeds):
 @pytest.mark.parametrize("text, message", [("a-b", "seeds must be N, A-B or a comma list"), ("1,,2", "got '1,,2'"),
                                            ("9-0", "write 0-9"), ("", "seeds must be")])
 def test_bad_seed_lists_say_what_is_expected(text, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(UserError, match=message):
         parse_seeds(text)
 
 
@@ -54,7 +55,7 @@ def test_plans_one_directory_per_study_and_seed_and_refuses_clashing_names(tiny_
     other = tmp_path / "elsewhere"
     other.mkdir()
     (other / "tiny.toml").write_text(tiny_study.read_text())
-    with pytest.raises(ValueError, match="two study files are both called 'tiny'"):
+    with pytest.raises(UserError, match="two study files are both called 'tiny'"):
         plan_runs([tiny_study, other / "tiny.toml"], [0], tmp_path / "runs")
-    with pytest.raises(ValueError, match="unknown key train.loss.alph"):
+    with pytest.raises(UserError, match="unknown key train.loss.alph"):
         plan_runs([tiny_study], [0], tmp_path / "runs", {"loss.alph": 1.0})

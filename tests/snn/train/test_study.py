@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from snn.errors import NotFoundError, UserError
 from snn.train import load_study, parse_study
 
 STUDIES = Path(__file__).resolve().parents[3] / "studies"
@@ -21,7 +22,7 @@ def test_shipped_studies_hold_the_paper_settings():
     assert (two.schedule.phase2.loss, two.schedule.phase2.lr) == ("L", 2e-4)
     lw = load_study(STUDIES / "yinyang-lw.toml").train
     assert (lw.schedule.phase1.loss, lw.loss.alpha) == ("L_W", 3e-3)
-    assert lw.schedule.switch_epoch >= lw.schedule.epochs  # single phase
+    assert lw.schedule.switch_epoch == lw.schedule.epochs  # single phase
     # The decay variant is the paper's 2-phase study with the learning-rate decay as the only difference.
     variant = load_study(STUDIES / "yinyang-2phase-decay098.toml").train
     assert variant.schedule.lr_decay == 0.98 and two.schedule.lr_decay == 0.95
@@ -47,6 +48,7 @@ def test_search_table_is_passed_through(tmp_path):
     "text, message",
     [
         ("[search]\nx = 1\n", "has no [train] table"),
+        ("search = 1\n[train]\n", ": search must be a table, got 1 (int)"),
         ("[train]\n[tune]\n", "unknown top-level key(s) tune"),
         ("[train\n", "is not valid TOML"),
         ("[train.loss]\nalpha = -1.0\n", "train.loss.alpha must be >= 0, got -1.0"),
@@ -56,11 +58,11 @@ def test_search_table_is_passed_through(tmp_path):
 def test_bad_study_files_name_the_file_and_the_key(tmp_path, text, message):
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(UserError) as error:
         load_study(path)
     assert message in str(error.value) and str(path) in str(error.value)
 
 
 def test_missing_study_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(NotFoundError, match="does not exist"):
         load_study(tmp_path / "nope.toml")
