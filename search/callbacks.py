@@ -2,7 +2,8 @@
 
 Per trial: a child run (found again by its Tune trial id after a restore), params, per-epoch metrics at
 step = epoch, and at the end its final metrics and the state :func:`search.outcome.classify` decides
-(``trial_state`` COMPLETE/PRUNED/FAILED with ``prune_reason``/``fail_reason``) and the checkpoint location.
+(``trial_state`` COMPLETE/PRUNED/FAILED with ``prune_reason``/``fail_reason``) and the checkpoint location;
+then the study's hypervolume and epochs trained on the parent run (search.hypervolume).
 The study's report (Pareto tags, tables, plots: search.report) is rebuilt from rows kept in memory, at most
 every ``REPORT_INTERVAL_S`` while trials finish; the driver rebuilds it once more at the end.
 
@@ -21,6 +22,7 @@ from ray import tune
 from search.layout import StudyLayout
 from search.outcome import (FINAL_KEY, NUMBER_KEY, RUNNING, Outcome, classify, epoch_metrics, final_metrics_of,
                             trial_params)
+from search.hypervolume import progress_metrics
 from search.report import REPORT_INTERVAL_S, write_report
 from search.tracking import TrialRow
 
@@ -59,6 +61,7 @@ class TrackingCallback(tune.Callback):
         self._tracker = self._manifest = None
         self._rows: dict[str, TrialRow] = {}  # Tune trial id -> the trial's row as MLflow holds it
         self._dirty, self._reported_at = False, 0.0
+        self._progress: list | None = None
 
     def __getstate__(self):
         return {"study_dir": self.study_dir}
@@ -80,6 +83,8 @@ class TrackingCallback(tune.Callback):
         self._tracker = StudyTracker(self._manifest.tracking_uri, self._manifest.name)
         if self._tracker.find_parent() is not None:
             self._rows = {row.tags.get("trial_key", row.run_id): row for row in self._tracker.trials()}
+            # what the parent run holds already: a trial re-reported after a resume adds no point
+            self._progress = progress_metrics(self._rows.values(), self._manifest.hypervolume_reference)
 
     def setup(self, **info) -> None:
         self.open()
@@ -123,6 +128,14 @@ class TrackingCallback(tune.Callback):
         row.state = outcome.state
         row.metrics.update(metrics)
         self._dirty = True
+        self._log_progress()
+
+    def _log_progress(self) -> None:
+        """The study's hypervolume against epochs trained (search.hypervolume), when it changed."""
+        progress = progress_metrics(self._rows.values(), self._manifest.hypervolume_reference)
+        if progress != self._progress:  # a trial re-reported after a resume changes nothing
+            self._tracker.log_parent_metrics(progress)
+            self._progress = progress
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._finish(trial, errored=False)

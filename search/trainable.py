@@ -4,6 +4,8 @@ Every epoch the trainer's callback reports every metric to Tune (objectives, sil
 with the trial's checkpoint, and applies the silent-neuron pruning rule; returning its reason stops training.
 After training one last report carries the final validation/test metrics and ``pruned``/``prune_reason``:
 the searcher (search.searcher) tells a pruned trial to Optuna as PRUNED, the tracker marks its MLflow run.
+With successive halving (search.scheduler), a trial at a rung reads the driver's decision and, when stopped,
+ends the same way.
 
 A trial is PRUNED when the rule fired, when the trainer stopped on its own (a non-finite loss leaves a dead
 network), or when the network ends switched off (the rule's condition holds on the final validation but the
@@ -20,6 +22,7 @@ from typing import Any
 from search.objectives import final_metrics
 from search.outcome import FINAL_KEY, PRUNE_REASON_KEY, PRUNED_KEY, epoch_result, trial_params
 from search.pruning import PruningConfig, PruningRule
+from search.scheduler import stop_reason
 
 __all__ = ["run_trial", "read_attempts", "cap_gpu_memory", "TRIAL_DIR", "ATTEMPTS_DIR"]
 
@@ -113,9 +116,9 @@ def cap_gpu_memory(gpus: float) -> None:
 
 
 def run_trial(config: dict[str, Any], *, base_train: dict, pruning: dict, study_dir: str, threads: int,
-              gpus: float = 0.0) -> None:
+              gpus: float = 0.0, rungs: tuple[int, ...] = ()) -> None:
     """Tune's entry point (bound with ``tune.with_parameters``): ``config`` holds the sampled parameters,
-    dotted keys relative to ``[train]``."""
+    dotted keys relative to ``[train]``; ``rungs``: successive halving's (search.scheduler), if enabled."""
     import torch
     from ray import tune
     from snn.train import TrainConfig, train
@@ -135,12 +138,16 @@ def run_trial(config: dict[str, Any], *, base_train: dict, pruning: dict, study_
     history = _previous_validations(out_dir) if resume else []
     _record_attempt(study_dir, tune.get_context().get_trial_id(), len(history))
     stop: dict[str, str] = {}
+    first_epoch = len(history)
 
     def callback(report) -> str | None:
         history.append(report.validation)
         reason = rule.check(history)
         metrics = {**epoch_result(report), PRUNED_KEY: reason is not None, FINAL_KEY: False}
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(out_dir)))
+        # At a rung, and once after a restart (a decision the last driver made may not have reached the trial)
+        if reason is None and rungs and (report.epoch + 1 in rungs or report.epoch == first_epoch):
+            reason = stop_reason(study_dir, tune.get_context().get_trial_id(), report.epoch + 1, rungs)
         if reason:
             stop["reason"] = reason
         return reason
