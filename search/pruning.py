@@ -1,6 +1,8 @@
-"""Silent-neuron pruning: stop a trial whose network has switched off (SPEC.md: a whole layer, or the output
-layer's target neurons, go silent), because such a network reaches N_S ~ 0 and would otherwise look like the
-best trade-off on the Pareto front.
+"""Pruning rules: stop a trial whose network has switched off (SPEC.md: a whole layer, or the output layer's
+target neurons, go silent), because such a network reaches N_S ~ 0 and would otherwise look like the best
+trade-off on the Pareto front; and, when asked (``overflow_per_sample``), one whose spike buffers overflow, because
+a neuron that fires more than ``max_spikes`` times has spikes dropped: its times are no longer exact, and a
+network firing a hundred spikes per neuron is not a result.
 
 The rule is evaluated on the whole history of validation dicts, not on a running counter, so that a trial
 resumed from a checkpoint (with its history restored) decides exactly as the uninterrupted trial would.
@@ -20,13 +22,16 @@ __all__ = ["PruningConfig", "PruningRule"]
 class PruningConfig:
     """``[search.pruning]``: prune when, for ``patience`` consecutive epochs after the first ``grace_epochs``,
     any layer's silent fraction >= ``layer_silent_fraction`` or the silent-target fraction >=
-    ``target_silent_fraction``. A threshold above 1 disables that half of the rule."""
+    ``target_silent_fraction`` (a threshold above 1 disables that half of the rule); or, for as many epochs,
+    the validation set drops more than ``overflow_per_sample`` spikes per sample beyond ``max_spikes``
+    (absent: never; 0: any overflow)."""
 
     enabled: bool = True
     grace_epochs: int = 0
     patience: int = 2
     layer_silent_fraction: float = 1.0
     target_silent_fraction: float = 0.9
+    overflow_per_sample: float | None = None
 
     @classmethod
     def from_dict(cls, table: Mapping[str, Any] | None, prefix: str = "search.pruning") -> "PruningConfig":
@@ -42,6 +47,9 @@ class PruningConfig:
                                            min=0, min_open=True, fix=fraction),
             target_silent_fraction=v.number(values["target_silent_fraction"], f"{prefix}.target_silent_fraction",
                                             min=0, min_open=True, fix=fraction),
+            overflow_per_sample=None if values["overflow_per_sample"] is None else v.number(
+                values["overflow_per_sample"], f"{prefix}.overflow_per_sample", min=0,
+                fix="it is the spikes per validation sample beyond network.max_spikes that prune a trial; leave it out to never prune for that"),
         )
 
 
@@ -61,6 +69,17 @@ class PruningRule:
             return f"silent target fraction {target:.2f} >= {c.target_silent_fraction:g}"
         return None
 
+    def why_overflowing(self, validation: Mapping[str, Any]) -> str | None:
+        limit = self.config.overflow_per_sample
+        n = validation.get("n_samples") or 0
+        if limit is None or not n:
+            return None
+        per_sample = validation.get("spike_overflows", 0) / n
+        if per_sample > limit:
+            return (f"{per_sample:.3g} spikes per validation sample dropped beyond network.max_spikes > {limit:g} "
+                    f"(raise max_spikes if such activity is wanted)")
+        return None
+
     def check(self, history: Sequence[Mapping[str, Any]]) -> str | None:
         """``history``: the validation dict of every epoch so far (epoch 0 first). Returns the prune reason,
         or None to keep training."""
@@ -68,9 +87,10 @@ class PruningRule:
         if not c.enabled or len(history) < c.grace_epochs + c.patience:
             return None
         window = history[len(history) - c.patience :]
-        reasons = [self.why_switched_off(v) for v in window]
-        if any(r is None for r in reasons):
-            return None
         first, last = len(history) - c.patience, len(history) - 1
         span = f"epoch {last}" if first == last else f"epochs {first}-{last}"
-        return f"switched off: {reasons[-1]} ({span})"
+        for kind, why in (("switched off", self.why_switched_off), ("overflowing", self.why_overflowing)):
+            reasons = [why(v) for v in window]
+            if all(r is not None for r in reasons):
+                return f"{kind}: {reasons[-1]} ({span})"
+        return None

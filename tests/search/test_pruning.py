@@ -1,4 +1,5 @@
-"""The silent-neuron pruning rule on validation histories shaped like the trainer's MetricAccumulator."""
+"""The pruning rules (switched-off networks, overflowing spike buffers) on validation histories shaped like
+the trainer's MetricAccumulator."""
 
 import pytest
 
@@ -6,8 +7,9 @@ from search.pruning import PruningConfig, PruningRule
 from snn.errors import UserError
 
 
-def epoch(layers=(0.0, 0.0, 0.0, 0.0), target=0.0):
-    return {"silent_fraction_per_layer": list(layers), "silent_target_fraction": target}
+def epoch(layers=(0.0, 0.0, 0.0, 0.0), target=0.0, overflows=0):
+    return {"silent_fraction_per_layer": list(layers), "silent_target_fraction": target, "n_samples": 1000,
+            "spike_overflows": overflows}
 
 
 ALIVE, DEAD_LAYER, DEAD_TARGET = epoch(), epoch((0.0, 1.0, 1.0, 1.0), 1.0), epoch(target=0.95)
@@ -50,6 +52,18 @@ def test_partial_silence_below_the_threshold_keeps_training():
     assert r.check([epoch((0.0, 0.85, 0.0, 0.0))]) is not None
 
 
+def test_overflowing_spike_buffers_prune_only_when_asked():
+    flooded = epoch(overflows=124_000)  # 124 spikes per sample dropped
+    assert rule(patience=1).check([flooded] * 3) is None  # not asked: overflows are reported, not pruned
+    reason = rule(patience=2, overflow_per_sample=1.0).check([ALIVE, flooded, flooded])
+    assert reason == ("overflowing: 124 spikes per validation sample dropped beyond network.max_spikes > 1 "
+                      "(raise max_spikes if such activity is wanted) (epochs 1-2)")
+    assert rule(patience=1, overflow_per_sample=200).check([flooded]) is None
+    assert rule(patience=1, overflow_per_sample=0).check([epoch(overflows=1)]).startswith("overflowing: 0.001")
+    with pytest.raises(UserError, match="search.pruning.overflow_per_sample must be >= 0, got -1"):
+        PruningConfig.from_dict({"overflow_per_sample": -1})
+
+
 def test_disabled_rule_never_prunes():
     assert rule(enabled=False, patience=1).check([DEAD_LAYER] * 5) is None
 
@@ -62,7 +76,7 @@ def test_disabled_rule_never_prunes():
     ({"target_silent_fraction": 0.0}, "search.pruning.target_silent_fraction must be > 0, got 0.0; it is a fraction of "
                                       "the neurons in (0, 1], or above 1 to disable this half of the rule"),
     ({"patiense": 3}, "unknown key search.pruning.patiense; known keys in search.pruning: enabled, grace_epochs, patience, "
-                      "layer_silent_fraction, target_silent_fraction; did you mean search.pruning.patience?"),
+                      "layer_silent_fraction, target_silent_fraction, overflow_per_sample; did you mean search.pruning.patience?"),
 ])
 def test_bad_rules_are_rejected(table, message):
     with pytest.raises(UserError) as error:
