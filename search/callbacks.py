@@ -20,8 +20,8 @@ from typing import Any
 from ray import tune
 
 from search.layout import StudyLayout
-from search.outcome import (FINAL_KEY, NUMBER_KEY, RUNNING, Outcome, classify, epoch_metrics, final_metrics_of,
-                            trial_params)
+from search.outcome import (FINAL_KEY, NUMBER_KEY, PHASE1_SOURCE_KEY, RUNNING, Outcome, classify, epoch_metrics,
+                            final_metrics_of, trial_params)
 from search.hypervolume import progress_metrics
 from search.report import REPORT_INTERVAL_S, write_report
 from search.tracking import TrialRow
@@ -29,10 +29,14 @@ from search.tracking import TrialRow
 __all__ = ["TrackingCallback", "trial_run_name", "trial_outcome"]
 
 
+def _run_name(number: int) -> str:
+    return f"trial_{number:03d}"
+
+
 def trial_run_name(trial) -> str:
     """``trial_007`` for Optuna trial 7 (the number the searcher put in the Tune config), else the Tune id."""
     number = (trial.config or {}).get(NUMBER_KEY)
-    return f"trial_{number:03d}" if isinstance(number, int) else f"trial_{trial.trial_id}"
+    return _run_name(number) if isinstance(number, int) else f"trial_{trial.trial_id}"
 
 
 def _fail_reason(trial) -> str:
@@ -100,6 +104,8 @@ class TrackingCallback(tune.Callback):
         tags = {"out_dir": str(self.layout.trials_dir / key), "tune_trial_id": key}
         if NUMBER_KEY in trial.config:
             tags["optuna_trial_number"] = str(trial.config[NUMBER_KEY])
+        if PHASE1_SOURCE_KEY in trial.config:  # a branching child: the trial that trained its phase 1
+            tags["phase1_source"] = _run_name(trial.config[PHASE1_SOURCE_KEY])
         params = trial_params(trial.config)
         run_id = self._tracker.trial_run(key, trial_run_name(trial), params, tags=tags)
         row = self._rows.get(key)

@@ -18,6 +18,7 @@ gpus = 0.0                # fractional GPUs (0.25 = four trials share a GPU); ne
 # optional, before the tables: start_points = [{ "loss.alpha" = 3.5e-3, "schedule.phase1.loss" = "L_A" }]
 [search.pruning]          # see search.pruning.PruningConfig
 [search.early_stopping]   # multi-objective successive halving, see search.rungs.EarlyStoppingConfig
+[search.branching]        # phase2_children = M trials share each phase-1 setting, see search.branching
 [search.storage]
 root = ""                 # study state: <root>/<name>/ ; "" = <cwd>/snn-studies
 optuna = ""               # Optuna storage URL; "" = sqlite:///<root>/<name>/optuna.db
@@ -30,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from search.branching import BranchingConfig
 from search.hypervolume import DEFAULT_REFERENCE_N_S
 from search.objectives import DEFAULT_OBJECTIVES, OBJECTIVE_METRICS, Objective
 from search.pruning import PruningConfig
@@ -43,7 +45,7 @@ __all__ = ["Resources", "StorageConfig", "SearchConfig", "SAMPLERS"]
 # name in [search] sampler -> the optuna.samplers class (named, not imported: this module stays free of Optuna)
 SAMPLERS = {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "random": "RandomSampler"}
 _TOP_KEYS = ("trials", "concurrency", "max_retries", "sampler", "seed", "objectives", "start_points", "resources",
-             "space", "pruning", "storage", "reference_n_s", "early_stopping")
+             "space", "pruning", "storage", "reference_n_s", "early_stopping", "branching")
 
 
 def _table(value: Any, key: str, known: tuple[str, ...]) -> dict:
@@ -121,6 +123,7 @@ class SearchConfig:
     start_points: tuple[dict[str, Any], ...] = ()
     reference_n_s: float = DEFAULT_REFERENCE_N_S
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    branching: BranchingConfig = field(default_factory=BranchingConfig)
 
     @classmethod
     def from_dict(cls, table: Any, *, train: Any = None, prefix: str = "search") -> "SearchConfig":
@@ -149,6 +152,7 @@ class SearchConfig:
             reference_n_s=v.number(table.get("reference_n_s", DEFAULT_REFERENCE_N_S), f"{prefix}.reference_n_s", min=0,
                                    min_open=True, fix="spikes per neuron beyond which a trial adds no hypervolume"),
             early_stopping=EarlyStoppingConfig.from_dict(table.get("early_stopping"), f"{prefix}.early_stopping"),
+            branching=BranchingConfig.from_dict(table.get("branching"), f"{prefix}.branching"),
         )
         if len(config.start_points) > config.trials:
             raise v.invalid(f"{prefix}.start_points", f"list at most as many points as {prefix}.trials = {config.trials}",
@@ -166,6 +170,7 @@ class SearchConfig:
                 except UserError as error:
                     raise UserError(f"{prefix}.space.{key}: {spec.describe()} is not valid for train.{key}: {error}") from None
         self.early_stopping.check_epochs(train.schedule.epochs, f"{prefix}.early_stopping")
+        self.branching.check(self.space, train, self.trials, len(self.start_points), f"{prefix}.branching")
         device, gpus = str(getattr(train, "device", "cpu")), self.resources.gpus
         if gpus > 0 and not device.startswith("cuda"):
             raise v.invalid(f"{prefix}.resources.gpus", f"be 0 with train.device = {device!r} (it reserves GPUs the trials "

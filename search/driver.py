@@ -48,7 +48,8 @@ def _tuner(study, settings: SearchConfig, layout: StudyLayout, manifest: StudyMa
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, base_train=_resolved_train(study), pruning=vars(settings.pruning),
                              study_dir=str(layout.dir), threads=settings.resources.threads,
-                             gpus=settings.resources.gpus, rungs=halving.rungs if halving.enabled else ()),
+                             gpus=settings.resources.gpus, rungs=halving.rungs if halving.enabled else (),
+                             branching=settings.branching.enabled),
         {"cpu": settings.resources.cpus, "gpu": settings.resources.gpus},
     )
     if resume and tune.Tuner.can_restore(str(layout.tune_dir)):
@@ -56,7 +57,8 @@ def _tuner(study, settings: SearchConfig, layout: StudyLayout, manifest: StudyMa
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(settings, study_name=manifest.name, storage_url=manifest.optuna_storage),
+            search_alg=make_searcher(settings, study_name=manifest.name, storage_url=manifest.optuna_storage,
+                                     study_dir=str(layout.dir)),
             scheduler=make_scheduler(settings, layout.dir, manifest.hypervolume_reference),
             num_samples=settings.trials, max_concurrent_trials=settings.concurrency,
             trial_dirname_creator=_trial_dirname, reuse_actors=False,

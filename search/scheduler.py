@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 from ray.tune.schedulers import FIFOScheduler
 
+from search.layout import StudyLayout
 from search.objectives import Objective
 from search.outcome import FINAL_KEY, PRUNED_KEY
 from search.rungs import EarlyStoppingConfig, dominated_reason, goes_on, rung_positions
@@ -32,7 +33,6 @@ from search.rungs import EarlyStoppingConfig, dominated_reason, goes_on, rung_po
 __all__ = ["SuccessiveHalving", "RungBook", "make_scheduler", "stop_reason"]
 
 logger = logging.getLogger(__name__)
-RUNGS_FILE = "rungs.jsonl"
 _WAIT_S = 60.0  # how long a trial waits for its decision at a rung (the driver writes it before the trial resumes)
 
 
@@ -40,7 +40,8 @@ class RungBook:
     """``<study>/rungs.jsonl``: one line per (trial, rung), appended by the driver only, read by trials."""
 
     def __init__(self, study_dir: str | Path):
-        self.path = Path(study_dir) / RUNGS_FILE
+        study_dir = Path(study_dir)
+        self.path = StudyLayout(study_dir.name, study_dir).rungs_file
 
     def read(self) -> dict[tuple[str, int], dict[str, Any]]:
         records = {}

@@ -114,6 +114,7 @@ def _parent_params(settings: SearchConfig) -> dict[str, str]:
     params.update({f"pruning.{k}": v for k, v in vars(settings.pruning).items()})
     params.update({f"early_stopping.{k}": v for k, v in vars(settings.early_stopping).items()})
     params["reference_n_s"] = settings.reference_n_s
+    params["branching.phase2_children"] = settings.branching.phase2_children
     return {k: str(v) for k, v in params.items()}
 
 

@@ -85,6 +85,7 @@ def study_summary(name: str, rows: Sequence[TrialRow], objectives: Sequence[Obje
         "dominated": len(dominated),  # of the pruned: stopped by successive halving
         "epochs_saved_by_early_stopping": int(sum(r.metrics.get("epochs_saved", 0) for r in dominated)),
         "epochs_trained": epochs_trained(rows),
+        "epochs_saved_by_branching": int(sum(r.metrics.get("epochs_inherited", 0) for r in rows)),
         "hypervolume": study_hypervolume(rows, reference),
         "hypervolume_reference": list(reference) if reference is not None else None,
         "prune_reasons": {r.name: r.tags.get("prune_reason", "") for r in pruned},

@@ -67,8 +67,10 @@ def print_summary(console: Console, summary: dict[str, Any], *, tracking_uri: st
     say = lambda text: console.print(text, soft_wrap=True)  # long URIs and paths stay on one line
     say(f"[bold]Study {summary['study']}[/bold]: {summary['trials']} trials ({states}); Optuna: {optuna}")
     dominated = summary.get("dominated", 0)
-    say(f"Pruned: {summary['pruned']} trial(s) ({summary['pruned'] - dominated} switched off, {dominated} dominated "
-        f"at a rung), {summary['epochs_saved_by_pruning']} epoch(s) saved")
+    say(f"Pruned: {summary['pruned']} trial(s) ({summary['pruned'] - dominated} by the pruning rules, {dominated} "
+        f"dominated at a rung), {summary['epochs_saved_by_pruning']} epoch(s) saved")
+    if summary.get("epochs_saved_by_branching"):
+        say(f"Branching: {summary['epochs_saved_by_branching']} phase-1 epoch(s) reused by children")
     if summary.get("hypervolume") is not None:
         acc, ns = summary["hypervolume_reference"]
         say(f"Hypervolume of the validation front: {summary['hypervolume']:.4g} after {summary['epochs_trained']} "

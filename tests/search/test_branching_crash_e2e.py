@@ -1,0 +1,97 @@
+"""A branching study with successive halving whose driver is killed with SIGKILL while a child trains, then
+resumed: nothing lost and nothing repeated. Finished trials are never re-run, the caught child continues from
+its own checkpoint (not from its parent's again), no parent's phase 1 is kept twice, no rung is decided twice,
+every child still starts from its parent's switch, and MLflow and Optuna hold exactly the planned trials."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from search.trainable import read_attempts
+from tests.search.procs import kill_pids, session_pids, wait_for
+from tests.search.test_branching_e2e import branching_study_text
+from tests.search.consistency import assert_study_consistent
+from tests.search.conftest import edit_study
+from tests.search.test_driver_crash_e2e import CLI, TRAIN_SAMPLES, epochs_of, snapshot_time
+
+TRIALS, EPOCHS, SWITCH, RUNG = 5, 40, 20, 30
+EPOCHS_LEFT_AT_CRASH = 8  # a child caught with this many epochs to go cannot finish before the kill lands
+pytestmark = pytest.mark.slow
+
+
+def child_caught_training(study_dir, seen: dict[str, float]):
+    """A finished trial, and a child (it has a phase1_source) that has trained own epochs which Tune's newest
+    snapshot holds (the driver took a result of it before that snapshot) and is far from done."""
+    now = time.time()
+    states = {d.name: epochs_of(d) for d in (study_dir / "trials").glob("*") if d.is_dir()}
+    children = {}
+    for key in states:
+        attempts = read_attempts(study_dir, key)
+        if attempts and attempts[0]["branched_from"] is not None:
+            children[key] = attempts[0]["branched_from"]
+    for key, (epochs, done) in states.items():
+        result = study_dir / "tune" / key / "result.json"
+        if key in children and len(epochs) > SWITCH and not done and key not in seen and result.exists() \
+                and result.read_text().strip():
+            seen[key] = now
+    finished = [k for k, (_, done) in states.items() if done]
+    newest = snapshot_time(study_dir)
+    caught = [k for k in children if k in seen and newest > seen[k] and not states[k][1]
+              and len(states[k][0]) <= EPOCHS - EPOCHS_LEFT_AT_CRASH]
+    return (states, finished, caught) if finished and caught else None
+
+
+def test_a_killed_branching_study_resumes_without_losing_or_repeating_anything(tmp_path):
+    text = edit_study(branching_study_text(TRIALS, epochs=EPOCHS, switch_epoch=SWITCH, train_samples=TRAIN_SAMPLES),
+                      ("phase2_children = 3", "phase2_children = 2"),
+                      ("[search.pruning]", f"[search.early_stopping]\nrungs = [{RUNG}]\nreduction_factor = 2\n"
+                                           "min_trials = 2\n[search.pruning]"))
+    (tmp_path / "tiny.toml").write_text(text)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    study_dir = tmp_path / "snn-studies" / "tiny"
+    driver = subprocess.Popen([*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        seen: dict[str, float] = {}
+        point = wait_for(lambda: driver.poll() is None and child_caught_training(study_dir, seen)
+                         or (driver.poll() is not None and "ended"), 300, "a finished trial and a child training",
+                         interval=0.2)
+        assert point != "ended", f"the study ended before the crash:\n{driver.communicate()[0]}"
+        states, finished, caught = point
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=60)
+    finally:
+        kill_pids(session_pids(driver.pid))
+    before = {k: epochs_of(study_dir / "trials" / k)[0] for k in states}
+    branches = {p.parent.name: p.stat().st_mtime_ns for p in (study_dir / "branches").glob("*/checkpoint.pt")}
+
+    resumed = subprocess.run([*CLI, "resume", "tiny", "--no-live", "--num-cpus", "2"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=400, start_new_session=True)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+    after = {d.name: epochs_of(d) for d in (study_dir / "trials").iterdir() if d.is_dir()}
+    for key in finished:  # never trained again
+        assert after[key] == (before[key], True), key
+    for key in caught:  # continued from its own checkpoint: its parent's phase 1 is not taken again
+        attempts = read_attempts(study_dir, key)
+        assert len(attempts) == 2 and attempts[1]["resumed_epochs"] > SWITCH and attempts[1]["branched_from"] is None
+        kept = attempts[1]["resumed_epochs"]
+        assert after[key][1] and after[key][0][:kept] == before[key][:kept], key
+    # each parent's phase 1 kept once: the copies made before the crash are the ones children start from
+    assert all((study_dir / "branches" / n / "checkpoint.pt").stat().st_mtime_ns == t for n, t in branches.items())
+    for key in after:
+        starts = [a for a in read_attempts(study_dir, key) if a["branched_from"] is not None]
+        assert len(starts) <= 1 and all(a["resumed_epochs"] == SWITCH for a in starts), key
+    # no rung decided twice, although trials replayed epochs after the crash
+    lines = [json.loads(line) for line in (study_dir / "rungs.jsonl").read_text().splitlines()]
+    assert len({(r["trial"], r["rung"]) for r in lines}) == len(lines)
+
+    runs = assert_study_consistent(json.loads((study_dir / "study.json").read_text()), TRIALS)
+    names = {r.info.run_name for r in runs}
+    children = [r for r in runs if "phase1_source" in r.data.tags]
+    assert children and all(r.data.tags["phase1_source"] in names for r in children)
+    assert all(r.data.metrics["epochs_inherited"] == SWITCH for r in children)
