@@ -5,9 +5,9 @@ epochs trained, wall time and the hypervolume of the validation front against ep
     python -m search.budget studies/yinyang-2phase-budget.toml --root budget-runs --seed 0
     python -m search.budget studies/yinyang-2phase-budget.toml --root budget-runs --seed 1   # noise: another seed
 
-Each variant is a study named ``<stem>-s<seed>-<variant>`` under ``--root`` (MLflow: ``<root>/mlflow.db``); run
+Each variant is a study named ``<stem>-s<seed>[-<tag>]-<variant>`` under ``--root`` (MLflow: ``<root>/mlflow.db``); run
 again, finished variants are read back (an interrupted one is resumed), so a long comparison can be continued.
-Writes ``<root>/<stem>-s<seed>.md`` (the table) and ``.png`` (hypervolume against epochs trained, one curve per
+Writes ``<root>/<stem>-s<seed>[-<tag>].md`` (the table) and ``.png`` (hypervolume against epochs trained, one curve per
 variant) and prints the table. The variants' settings are appended to the study file's text as
 ``[search.early_stopping]`` and ``[search.branching]`` tables (the file must not have them).
 """
@@ -20,7 +20,7 @@ import re
 import time
 from pathlib import Path
 
-__all__ = ["VARIANTS", "variant_text", "run_variants", "comparison_table", "main"]
+__all__ = ["VARIANTS", "variant_text", "run_variants", "read_back", "comparison_table", "main"]
 
 VARIANTS = ("baseline", "halving", "branching", "both")
 
@@ -49,7 +49,7 @@ def variant_text(text: str, variant: str, *, trials: int, seed: int, rungs: list
     return text
 
 
-def run_variants(study_file: Path, root: Path, variants, **settings) -> dict[str, dict]:
+def run_variants(study_file: Path, root: Path, variants, *, tag: str = "", **settings) -> dict[str, dict]:
     """Runs (or reads back) each variant; returns name -> {summary, wall_s, curve}."""
     from search.study import RunOptions, run_study
     from search.tracking import StudyTracker
@@ -58,9 +58,15 @@ def run_variants(study_file: Path, root: Path, variants, **settings) -> dict[str
     uri = f"sqlite:///{root.resolve() / 'mlflow.db'}"
     results = {}
     for variant in variants:
-        name = f"{study_file.stem}-s{settings['seed']}-{variant}"
+        name = f"{_stem(study_file, settings['seed'], tag)}-{variant}"
         path, timing = root / f"{name}.toml", root / f"{name}.time.json"
         path.write_text(variant_text(study_file.read_text(), variant, **settings))
+        done = read_back(root, name)
+        if done and timing.exists() and set(done["summary"]["states"]) <= {"COMPLETE", "PRUNED", "FAILED"} \
+                and done["summary"]["trials"] == settings["trials"]:
+            results[variant] = {**done, "wall_s": json.loads(timing.read_text())["wall_s"]}
+            print(f"== {variant}: finished before ({name})", flush=True)
+            continue
         exists = (root / name / "study.json").exists()
         print(f"== {variant}: {'resuming' if exists else 'running'} study {name} ({settings['trials']} trials)", flush=True)
         start = time.perf_counter()
@@ -77,22 +83,49 @@ def run_variants(study_file: Path, root: Path, variants, **settings) -> dict[str
     return results
 
 
+def _stem(study_file: Path, seed: int, tag: str) -> str:
+    return f"{study_file.stem}-s{seed}" + (f"-{tag}" if tag else "")
+
+
 def _epochs_to_reach(curve, target: float) -> int | None:
     return next((step for step, value in sorted(curve) if value >= target - 1e-12), None)
 
 
-def comparison_table(results: dict[str, dict]) -> str:
-    """Markdown: per variant, trials by state, epochs trained and saved, wall time, final hypervolume and the
-    epochs it took to reach the baseline's final hypervolume."""
-    baseline = results.get("baseline", {}).get("summary", {}).get("hypervolume")
+def _value_at(curve, epochs: int) -> float | None:
+    """The hypervolume a curve had reached after ``epochs`` epochs trained."""
+    reached = [value for step, value in sorted(curve) if step <= epochs]
+    return reached[-1] if reached else None
+
+
+def read_back(root: Path, name: str) -> dict | None:
+    """A finished variant's summary and curve, read from its report and MLflow without running it."""
+    from search.tracking import StudyTracker
+
+    summary_file = root / name / "artifacts" / "summary.json"
+    if not summary_file.exists():
+        return None
+    uri = f"sqlite:///{root.resolve() / 'mlflow.db'}"
+    return {"summary": json.loads(summary_file.read_text()), "wall_s": None,
+            "curve": StudyTracker(uri, name).parent_metric_history("hypervolume")}
+
+
+def comparison_table(results: dict[str, dict], baseline: dict | None = None) -> str:
+    """Markdown: per variant, trials by state, epochs trained and saved, wall time, final hypervolume, the
+    baseline's hypervolume after as many epochs, and the epochs it took to reach the baseline's final one."""
+    baseline = baseline or results.get("baseline")
+    final = baseline["summary"]["hypervolume"] if baseline else None
     lines = ["| variant | complete / pruned (dominated) | epochs trained | saved by halving | reused by branching "
-             "| wall time | final hypervolume | epochs to baseline's final |", "|---|---|---|---|---|---|---|---|"]
+             "| wall time | final hypervolume | baseline's after as many epochs | epochs to baseline's final |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for variant, r in results.items():
         s = r["summary"]
-        reach = _epochs_to_reach(r["curve"], baseline) if baseline is not None else None
+        same = _value_at(baseline["curve"], s["epochs_trained"]) if baseline else None
+        reach = _epochs_to_reach(r["curve"], final) if final is not None else None
+        wall = f"{r['wall_s'] / 60:.1f} min" if r.get("wall_s") is not None else "-"
         lines.append(f"| {variant} | {s['states'].get('COMPLETE', 0)} / {s['pruned']} ({s['dominated']}) | "
                      f"{s['epochs_trained']} | {s['epochs_saved_by_early_stopping']} | {s['epochs_saved_by_branching']} | "
-                     f"{r['wall_s'] / 60:.1f} min | {s['hypervolume']:.4f} | {reach if reach is not None else 'not reached'} |")
+                     f"{wall} | {s['hypervolume']:.4f} | {f'{same:.4f}' if same is not None else '-'} | "
+                     f"{reach if reach is not None else 'not reached'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -107,20 +140,26 @@ def main(argv=None) -> int:
     parser.add_argument("--min-trials", type=int, default=4)
     parser.add_argument("--children", type=int, default=3, help="phase2_children for branching")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
+    parser.add_argument("--tag", default="", help="added to the studies' names (e.g. t40 for a run with --trials 40)")
     args = parser.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     if unknown := set(variants) - set(VARIANTS):
         parser.error(f"--variants: unknown {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
-    results = run_variants(args.study, args.root, variants, trials=args.trials, seed=args.seed,
+    results = run_variants(args.study, args.root, variants, tag=args.tag, trials=args.trials, seed=args.seed,
                            rungs=[int(r) for r in args.rungs.split(",")], factor=args.reduction_factor,
                            min_trials=args.min_trials, children=args.children)
-    stem = args.root / f"{args.study.stem}-s{args.seed}"
-    table = comparison_table(results)
+    stem = args.root / _stem(args.study, args.seed, args.tag)
+    # a tagged run (more trials, say) is compared with the untagged baseline of the same seed
+    baseline = results.get("baseline") or read_back(args.root, f"{_stem(args.study, args.seed, '')}-baseline")
+    table = comparison_table(results, baseline)
     stem.with_suffix(".md").write_text(table)
     reference = next(iter(results.values()))["summary"]["hypervolume_reference"]
     from search.plots import hypervolume_png
 
-    hypervolume_png(stem.with_suffix(".png"), {v: r["curve"] for v, r in results.items()}, reference,
+    curves = {v: r["curve"] for v, r in results.items()}
+    if baseline is not None and "baseline" not in results:
+        curves = {f"baseline ({baseline['summary']['trials']} trials)": baseline["curve"], **curves}
+    hypervolume_png(stem.with_suffix(".png"), curves, reference,
                     f"{args.study.stem}, sampler seed {args.seed}: {args.trials} trials per variant")
     print(table, end="")
     print(f"table: {stem.with_suffix('.md')}, plot: {stem.with_suffix('.png')}")

@@ -90,6 +90,12 @@ def pareto_png(path: Path, rows: Sequence[TrialRow], objectives: Sequence[Object
     ax.set_xlabel(_label(x_obj))
     ax.set_ylabel(_label(y_obj) if y_obj else "trial")
     ax.set_title(title)
+    return _save(fig, ax, path)
+
+
+def _save(fig, ax, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -142,10 +148,4 @@ def hypervolume_png(path: Path, curves: dict[str, Sequence[tuple[int, float]]], 
     ax.set_xlabel("epochs trained (all trials, pruned ones included)")
     ax.set_ylabel("hypervolume (accuracy x spikes/neuron)")
     ax.set_title(title + f"\nreference: accuracy {reference[0]:.3g}, N_S {reference[1]:g}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path)

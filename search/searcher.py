@@ -10,6 +10,10 @@ Recovery: Tune saves this searcher with its snapshot (:meth:`save`: which Tune t
 number, the sampler with its random state). Optuna trials asked for after that snapshot (a driver killed in
 between) are still RUNNING in the storage but unknown to the restored searcher: *orphans*. The next trials
 Tune asks for adopt them (same number, same parameters), so the study keeps exactly its planned trials.
+
+Branching (search.branching): which trial comes next is planned from the Optuna study and the branch folders
+at each suggestion; a child is asked with its parent's phase-1 values enqueued, and carries its parent's
+number in the user attribute ``phase1_source`` (and in its Tune config), so an adopted orphan keeps its role.
 """
 
 from __future__ import annotations

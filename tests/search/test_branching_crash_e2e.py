@@ -4,19 +4,16 @@ its own checkpoint (not from its parent's again), no parent's phase 1 is kept tw
 every child still starts from its parent's switch, and MLflow and Optuna hold exactly the planned trials."""
 
 import json
-import os
-import signal
-import subprocess
 import time
 
 import pytest
 
 from search.trainable import read_attempts
-from tests.search.procs import kill_pids, session_pids, wait_for
 from tests.search.test_branching_e2e import branching_study_text
 from tests.search.consistency import assert_study_consistent
 from tests.search.conftest import edit_study
-from tests.search.test_driver_crash_e2e import CLI, TRAIN_SAMPLES, epochs_of, snapshot_time
+from tests.search.test_driver_crash_e2e import (TRAIN_SAMPLES, epochs_of, kill_driver_when, resume_killed,
+                                                snapshot_time)
 
 TRIALS, EPOCHS, SWITCH, RUNG = 5, 40, 20, 30
 EPOCHS_LEFT_AT_CRASH = 8  # a child caught with this many epochs to go cannot finish before the kill lands
@@ -50,28 +47,12 @@ def test_a_killed_branching_study_resumes_without_losing_or_repeating_anything(t
                       ("phase2_children = 3", "phase2_children = 2"),
                       ("[search.pruning]", f"[search.early_stopping]\nrungs = [{RUNG}]\nreduction_factor = 2\n"
                                            "min_trials = 2\n[search.pruning]"))
-    (tmp_path / "tiny.toml").write_text(text)
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     study_dir = tmp_path / "snn-studies" / "tiny"
-    driver = subprocess.Popen([*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        seen: dict[str, float] = {}
-        point = wait_for(lambda: driver.poll() is None and child_caught_training(study_dir, seen)
-                         or (driver.poll() is not None and "ended"), 300, "a finished trial and a child training",
-                         interval=0.2)
-        assert point != "ended", f"the study ended before the crash:\n{driver.communicate()[0]}"
-        states, finished, caught = point
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=60)
-    finally:
-        kill_pids(session_pids(driver.pid))
+    states, finished, caught = kill_driver_when(tmp_path, text, child_caught_training,
+                                                "a finished trial and a child training", timeout=300)
     before = {k: epochs_of(study_dir / "trials" / k)[0] for k in states}
     branches = {p.parent.name: p.stat().st_mtime_ns for p in (study_dir / "branches").glob("*/checkpoint.pt")}
-
-    resumed = subprocess.run([*CLI, "resume", "tiny", "--no-live", "--num-cpus", "2"], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=400, start_new_session=True)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    resume_killed(tmp_path)
 
     after = {d.name: epochs_of(d) for d in (study_dir / "trials").iterdir() if d.is_dir()}
     for key in finished:  # never trained again

@@ -7,16 +7,14 @@ import json
 
 import optuna
 import pytest
-import ray
 import torch
 from mlflow.tracking import MlflowClient
 
 from search.branching import branch_checkpoint
-from search.study import RunOptions, run_study
 from search.trainable import read_attempts
 from snn.train import CHECKPOINT, load_study, train
 from snn.train.checkpoint import load_checkpoint
-from tests.search.conftest import FIRING_THRESHOLDS, edit_study, tiny_study_text
+from tests.search.conftest import FIRING_THRESHOLDS, edit_study, run_local_study, tiny_study_text
 from tests.search.consistency import assert_study_consistent
 
 TRIALS, EPOCHS, SWITCH, CHILDREN = 6, 4, 2, 3
@@ -36,14 +34,8 @@ def branching_study_text(trials: int, **schedule) -> str:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("branching")
-    (tmp / "tiny.toml").write_text(branching_study_text(TRIALS, epochs=EPOCHS, switch_epoch=SWITCH))
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.2", include_dashboard=False)
-    try:
-        yield run_study(tmp / "tiny.toml", RunOptions(root=str(tmp / "studies"), tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
-                                                      live=False))
-    finally:
-        ray.shutdown()
+    return run_local_study(tmp_path_factory.mktemp("branching"),
+                           branching_study_text(TRIALS, epochs=EPOCHS, switch_epoch=SWITCH))
 
 
 def families(result):

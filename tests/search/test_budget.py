@@ -37,4 +37,5 @@ def test_the_table_gives_the_epochs_each_variant_took_to_reach_the_baselines_fin
 
     table = comparison_table({"baseline": result(2.0, [(10, 1.0), (30, 2.0)]), "both": result(2.1, [(5, 1.5), (12, 2.1)])})
     rows = table.splitlines()
-    assert rows[2].endswith("| 2.0000 | 30 |") and rows[3].endswith("| 2.1000 | 12 |")
+    assert rows[2].endswith("| 2.0000 | 2.0000 | 30 |")
+    assert rows[3].endswith("| 2.1000 | 1.0000 | 12 |")  # after 12 epochs the baseline stood at 1.0

@@ -7,14 +7,12 @@ import json
 
 import optuna
 import pytest
-import ray
 from mlflow.tracking import MlflowClient
 
 from search.hypervolume import reference_box
 from search.rungs import DOMINATED, goes_on, rung_positions
 from search.scheduler import RungBook
-from search.study import RunOptions, run_study
-from tests.search.conftest import FIRING_THRESHOLDS, edit_study, tiny_study_text
+from tests.search.conftest import FIRING_THRESHOLDS, edit_study, run_local_study, tiny_study_text
 from tests.search.consistency import assert_study_consistent
 from tests.search.test_hypervolume import brute_force_hypervolume
 
@@ -30,13 +28,7 @@ def study(tmp_path_factory):
     text = edit_study(tiny_study_text(TRIALS, epochs=EPOCHS, switch_epoch=2), FIRING_THRESHOLDS,
                       ("[search.pruning]", "[search.early_stopping]\nrungs = [1, 2]\nreduction_factor = 4\n"
                                            "min_trials = 2\n[search.pruning]"))
-    (tmp / "tiny.toml").write_text(text)
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.2", include_dashboard=False)
-    try:
-        yield run_study(tmp / "tiny.toml", RunOptions(root=str(tmp / "studies"), tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
-                                                      live=False))
-    finally:
-        ray.shutdown()
+    return run_local_study(tmp, text)
 
 
 def runs_of(result):
