@@ -71,14 +71,19 @@ def edit_study(text: str, *changes: tuple[str, str]) -> str:
 def run_local_study(tmp, text: str):
     """Runs the study ``text`` (as ``<tmp>/tiny.toml``) to its end on a fresh local Ray (loopback), with its
     state under ``<tmp>/studies`` and MLflow in ``<tmp>/mlflow.db``; returns the StudyRun."""
+    import signal
+
     import ray
 
     from search.study import RunOptions, run_study
 
     (tmp / "tiny.toml").write_text(text)
+    # Tune's run loop installs a SIGUSR1 handler and leaves it: later tests in this process expect none
+    usr1 = signal.getsignal(signal.SIGUSR1)
     ray.init(num_cpus=2, _node_ip_address="127.0.0.2", include_dashboard=False)
     try:
         return run_study(tmp / "tiny.toml", RunOptions(root=str(tmp / "studies"), tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
                                                        live=False))
     finally:
         ray.shutdown()
+        signal.signal(signal.SIGUSR1, usr1)

@@ -64,9 +64,11 @@ def test_a_killed_branching_study_resumes_without_losing_or_repeating_anything(t
         assert after[key][1] and after[key][0][:kept] == before[key][:kept], key
     # each parent's phase 1 kept once: the copies made before the crash are the ones children start from
     assert all((study_dir / "branches" / n / "checkpoint.pt").stat().st_mtime_ns == t for n, t in branches.items())
+    # every start from a parent (a child whose own epochs no snapshot held restarts from it) is at the switch
     for key in after:
         starts = [a for a in read_attempts(study_dir, key) if a["branched_from"] is not None]
-        assert len(starts) <= 1 and all(a["resumed_epochs"] == SWITCH for a in starts), key
+        assert all(a["resumed_epochs"] == SWITCH for a in starts), key
+        assert len({a["branched_from"] for a in starts}) <= 1, key
     # no rung decided twice, although trials replayed epochs after the crash
     lines = [json.loads(line) for line in (study_dir / "rungs.jsonl").read_text().splitlines()]
     assert len({(r["trial"], r["rung"]) for r in lines}) == len(lines)
@@ -76,3 +78,6 @@ def test_a_killed_branching_study_resumes_without_losing_or_repeating_anything(t
     children = [r for r in runs if "phase1_source" in r.data.tags]
     assert children and all(r.data.tags["phase1_source"] in names for r in children)
     assert all(r.data.metrics["epochs_inherited"] == SWITCH for r in children)
+    for run in children:  # started from the parent its run names, and from no other
+        starts = {a["branched_from"] for a in read_attempts(study_dir, run.data.tags["tune_trial_id"])} - {None}
+        assert starts == {int(run.data.tags["phase1_source"].removeprefix("trial_"))}, run.info.run_name
