@@ -1,9 +1,12 @@
 """snn-search's search service: multi-objective hyperparameter studies over ``snn.train``.
 
-Ray Tune runs the trials (search.trainable), Optuna proposes them (search.searcher, prune-aware),
-MLflow records them (search.tracking, search.callbacks); ``snn-search`` is the command line (search.cli).
-The light modules (config, space, objectives, pruning, pareto) import neither Ray nor MLflow; the
-orchestration names below are imported on first use.
+What a study is: its file's ``[search]`` table (config, space, objectives, pruning), its state folder
+(layout, manifest) and how a trial ended (outcome). What runs it: the driver (study, driver, runtime,
+interrupts, lock) lets Ray Tune run the trials (trainable), Optuna propose them (searcher) and recovers a
+killed driver (tune_state, recovery); every private Ray access is in _compat. What it stores and reports:
+MLflow (tracking, callbacks), Optuna storage (storage), the report (report, summary, pareto, plots) and
+the console (progress). ``snn-search`` is the command line (search.cli). The light modules import neither
+Ray nor MLflow; the orchestration names below are imported on first use.
 """
 
 from __future__ import annotations

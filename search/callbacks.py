@@ -20,9 +20,10 @@ from typing import Any
 from ray import tune
 
 from search.layout import StudyLayout
+from search.hypervolume import progress_metrics
+from search.mlflow_view import space_keys
 from search.outcome import (FINAL_KEY, NUMBER_KEY, PHASE1_SOURCE_KEY, RUNNING, Outcome, classify, epoch_metrics,
                             final_metrics_of, trial_params)
-from search.hypervolume import progress_metrics
 from search.report import REPORT_INTERVAL_S, write_report
 from search.tracking import TrialRow
 
@@ -96,6 +97,7 @@ class TrackingCallback(tune.Callback):
         self._tracker.log_parent_artifact(self.layout.study_file)
         self._tracker.set_parent_status(RUNNING)
         self._manifest = self._manifest.with_tracking(self._tracker.experiment_id, self._tracker.parent_run_id)
+        self._tracker.show_in_ui(list(self._manifest.objectives), space_keys(self._manifest.parent_params))
         self.layout.write_manifest(self._manifest)
 
     # -- trials ---------------------------------------------------------------------------------------------
@@ -116,6 +118,7 @@ class TrackingCallback(tune.Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._run(trial).state = RUNNING
+        self._dirty = True  # `snn-search status` shows started trials too (the report's snapshot)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         self._run(trial).state = RUNNING  # a trial restored mid-run may report before any start event reaches us

@@ -11,6 +11,7 @@
 <root>/<name>/rungs.jsonl     successive halving's decisions, one line per trial and rung (search.scheduler)
 <root>/<name>/branches/<n>/   phase-1 checkpoint of Optuna trial n at its switch epoch (search.branching)
 <root>/<name>/artifacts/      Pareto table, plots and summary (also logged to the parent MLflow run)
+<root>/<name>/snapshot.json   every trial row and the summary, for the read-only commands (search.snapshot)
 ```
 """
 

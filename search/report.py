@@ -1,6 +1,7 @@
 """The study's report, rebuilt from its trial rows: the Pareto tags, ``pareto.csv``/``pareto.json``, the
 summary, the Pareto plots and the hypervolume against epochs trained (from the parent run's ``hypervolume``
-metric); written to ``<study>/artifacts`` and logged to the parent MLflow run.
+metric); written to ``<study>/artifacts`` and logged to the parent MLflow run; and the study's snapshot
+(search.snapshot), which the read-only commands read.
 
 The driver rebuilds it at most every :data:`REPORT_INTERVAL_S` while trials finish and always at the end
 (search.callbacks), from rows it keeps in memory: a study's overhead grows with its trials, not with their
@@ -15,6 +16,7 @@ from typing import Any, Sequence
 
 from search.layout import StudyLayout
 from search.manifest import StudyManifest
+from search.snapshot import write_snapshot
 from search.tracking import StudyTracker, TrialRow
 
 __all__ = ["write_report", "REPORT_INTERVAL_S"]
@@ -45,6 +47,7 @@ def write_report(layout: StudyLayout, manifest: StudyManifest, rows: Sequence[Tr
     if tracked:
         for path in files:
             tracker.log_parent_artifact(path)
+    write_snapshot(layout.dir, rows, summary)  # what `status`/`pareto`/`list` read (no MLflow import)
     return summary
 
 

@@ -22,6 +22,7 @@ from search.hypervolume import reference_point
 from search.layout import StudyLayout
 from search.lock import StudyLock
 from search.manifest import StudyManifest
+from search.mlflow_view import SPACE_PARAM_PREFIX
 from search.tracking import StudyTracker, default_tracking_uri, http_tracking_problem
 from search.tune_state import read_tune_snapshot, study_finished
 
@@ -107,7 +108,7 @@ def _open_study(study, settings: SearchConfig, options: RunOptions, text: str) -
 
 
 def _parent_params(settings: SearchConfig) -> dict[str, str]:
-    params = {f"space.{k}": spec.describe() for k, spec in settings.space.items()}
+    params = {f"{SPACE_PARAM_PREFIX}{k}": spec.describe() for k, spec in settings.space.items()}
     params.update(trials=settings.trials, concurrency=settings.concurrency, sampler=settings.sampler, seed=settings.seed,
                   objectives=",".join(f"{o.metric}:{o.mode}" for o in settings.objectives),
                   cpus_per_trial=settings.resources.cpus, gpus_per_trial=settings.resources.gpus)

@@ -275,11 +275,21 @@ class StudyTracker:
                 self.client.delete_tag(row.run_id, "pareto_rank")
                 del row.tags["pareto_rank"]
 
-    def ui_url(self, base: str) -> str:
-        """Experiment page of the study in the MLflow UI, filtered to the Pareto front."""
-        from urllib.parse import quote
+    def show_in_ui(self, objectives: Sequence[Objective], param_keys: Sequence[str]) -> None:
+        """Tags the experiment so that the MLflow UI opens on the study's trials (search.mlflow_view); only
+        tags that differ are written. Run at every start of the driver, and by `snn-search ui`."""
+        from search.mlflow_view import view_tags
 
-        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs?searchFilter={quote(PARETO_FILTER)}"
+        experiment = self.client.get_experiment(self.experiment_id)
+        wanted = view_tags(self.study_name, objectives, param_keys, experiment.creation_time or 0)
+        for key, value in wanted.items():
+            if experiment.tags.get(key) != value:
+                self.client.set_experiment_tag(self.experiment_id, key, value)
+
+    def ui_url(self, base: str) -> str:
+        from search.mlflow_view import view_url
+
+        return view_url(base, self.experiment_id)
 
 
 def pareto_tags(rows: Sequence[TrialRow], objectives: Sequence[Objective]) -> list[dict[str, str]]:

@@ -15,11 +15,17 @@ def readme_commands() -> list[str]:
 
 def test_the_readme_gives_two_commands_that_set_up_the_venv_then_run_the_study_and_the_tests():
     study, tests = readme_commands()
-    assert study == SETUP + ".venv/bin/snn-search run studies/yinyang-smoke.toml"
+    assert study == SETUP + ".venv/bin/snn-search run studies/yinyang-quick.toml"
     assert tests == SETUP + ".venv/bin/python -m pytest"
-    assert (ROOT / "studies" / "yinyang-smoke.toml").is_file()
+    assert (ROOT / "studies" / "yinyang-quick.toml").is_file()
 
 
 def test_ci_runs_the_readme_s_test_command_verbatim():
     commands = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
     assert commands[-1] == readme_commands()[1]
+
+
+def test_ci_installs_chromium_and_then_requires_the_browser_test():
+    """The browser test skips where Chromium is missing; in CI it must run, as the PostgreSQL tests must."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y -qq chromium chromium-driver" in ci and "export SNN_TEST_REQUIRE_BROWSER=1" in ci

@@ -30,8 +30,9 @@ class StatusCommand:
         view = StudyView(args.study, args.root)
         console = make_console()
         rows = view.rows()
+        written = f" (snapshot of {view.snapshot.age_text()})" if view.snapshot else ""
         console.print(trials_table(rows, view.objectives, f"{view.manifest.name}: {len(rows)} of "
-                                   f"{view.manifest.trials} trials"))
+                                   f"{view.manifest.trials} trials{written}", console.width))
         print_summary(console, view.summary(rows), tracking_uri=view.manifest.tracking_uri,
                       experiment_id=view.manifest.experiment_id, study_dir=str(view.layout.dir),
                       ui_command=ui_command_for(args.study, args.root))
@@ -57,7 +58,9 @@ class ParetoCommand:
         elif args.format == "csv":
             print(records_csv(records), end="")
         else:
-            make_console().print(front_table(records, f"{args.study}: Pareto front, {len(records)} trial(s)"))
+            console = make_console()
+            console.print(front_table(records, view.objectives, f"{args.study}: Pareto front, {len(records)} trial(s)",
+                                      console.width))
         return 0
 
 

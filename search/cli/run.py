@@ -88,7 +88,7 @@ def report(result: StudyRun, start: float) -> int:
     root = result.layout.dir.parent
     root = root if root != default_root() else None  # the commands below must find the study where it is
     tracker = StudyTracker(manifest.tracking_uri, manifest.name)
-    console.print(trials_table(tracker.trials(), result.settings.objectives, f"{manifest.name}: trials"))
+    console.print(trials_table(tracker.trials(), result.settings.objectives, f"{manifest.name}: trials", console.width))
     print_summary(console, result.summary, tracking_uri=manifest.tracking_uri,
                   experiment_id=manifest.experiment_id, study_dir=str(result.layout.dir),
                   ui_command=ui_command_for(manifest.name, root))

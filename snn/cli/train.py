@@ -25,7 +25,7 @@ class TrainCommand:
         parser.add_argument("--out", metavar="DIR", help="output directory (default: runs/<study>-seed<N>)")
         parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                             help="override a key of [train], value as a TOML literal, e.g. --set loss.alpha=1e-3 "
-                                 "schedule.epochs=5 'device=\"cuda\"'")
+                                 "schedule.epochs=5 schedule.switch_epoch=3 'device=\"cuda\"'")
         parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (same study, seed and --set)")
         parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
 

@@ -151,8 +151,9 @@ class PhaseConfig(_Section):
 
 @dataclass(frozen=True)
 class ScheduleConfig(_Section):
-    """Phase 1 runs epochs [0, switch_epoch), phase 2 the rest; switch_epoch >= epochs means phase 1 only
-    and switch_epoch = 0 means phase 2 only. Each phase starts at its own lr, decayed by lr_decay per epoch."""
+    """Phase 1 runs epochs [0, switch_epoch), phase 2 the rest; switch_epoch = epochs means phase 1 only
+    and switch_epoch = 0 means phase 2 only. Each phase starts at its own lr, decayed by lr_decay per epoch.
+    A switch_epoch after the last epoch is an error: phase 2 would silently never run."""
 
     KEY = "train.schedule"
     epochs: int = 160
@@ -168,6 +169,10 @@ class ScheduleConfig(_Section):
              lr_decay=c.number(self.lr_decay, f"{k}.lr_decay", min=0, min_open=True, max=1),
              phase1=_section(self.phase1, PhaseConfig, f"{k}.phase1"),
              phase2=_section(self.phase2, PhaseConfig, f"{k}.phase2"))
+        if self.switch_epoch > self.epochs:
+            raise ValueError(f"{k}.switch_epoch = {self.switch_epoch} is after the last epoch ({k}.epochs = {self.epochs}), "
+                             f"so phase 2 would never run; set switch_epoch <= epochs (switch_epoch = {self.epochs} "
+                             f"trains phase 1 only)")
 
     def phase_of(self, epoch: int) -> int:
         return 1 if epoch < self.switch_epoch else 2

@@ -3,6 +3,7 @@ touches Ray or MLflow needs (loopback Ray, no auth, no telemetry; ENVIRONMENT.md
 
 import os
 import re
+from pathlib import Path
 
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -87,3 +88,39 @@ def run_local_study(tmp, text: str):
     finally:
         ray.shutdown()
         signal.signal(signal.SIGUSR1, usr1)
+
+
+# The demo study of the CLI tests: (final validation accuracy, N_S, state) per trial; trial_000 and trial_002
+# form the front, trial_001 is pruned.
+DEMO_TRIALS = [(0.90, 1.0, "COMPLETE"), (0.33, 0.0, "PRUNED"), (0.80, 0.5, "COMPLETE"), (0.70, 2.0, "COMPLETE")]
+
+
+def build_demo_study(folder: Path) -> Path:
+    """Study "demo" under ``folder / "studies"`` as the driver leaves it (manifest, MLflow SQLite store with
+    parent and child runs, artifacts, snapshot), written by the real tracking callback without running
+    Ray; returns the studies' root."""
+    from search.callbacks import TrackingCallback
+    from search.layout import StudyLayout
+    from search.manifest import StudyManifest
+    from search.objectives import DEFAULT_OBJECTIVES
+    from search.outcome import Outcome
+    from search.tracking import StudyTracker
+
+    layout = StudyLayout.at("demo", folder / "studies")
+    layout.create(tiny_study_text(len(DEMO_TRIALS)), StudyManifest(
+        "demo", str(layout.dir), "", f"sqlite:///{folder / 'mlflow.db'}", layout.default_optuna_storage, "yinyang",
+        DEFAULT_OBJECTIVES, len(DEMO_TRIALS), {"space.loss.alpha": "float[0.0001, 0.01] log"},
+        hypervolume_reference=(1 / 3, 5.0)))
+    callback = TrackingCallback(str(layout.dir))
+    callback.setup()
+    tracker = StudyTracker(layout.manifest().tracking_uri, "demo")
+    for i, (acc, n_s, state) in enumerate(DEMO_TRIALS):
+        tracker.trial_run(f"id{i}", f"trial_{i:03d}", {"loss.alpha": 0.001 * (i + 1)})
+        tracker.log_epoch(f"id{i}", {"val_accuracy": acc, "val_n_s": n_s}, 0)
+        saved = 2 if state == "PRUNED" else 0
+        reason = "switched off: layer 2 silent fraction 1.00 >= 1 (epoch 0)" if state == "PRUNED" else ""
+        tracker.finish_trial(f"id{i}", Outcome(state, reason),
+                             {"final_val_accuracy": acc, "final_val_n_s": n_s, "final_test_accuracy": acc,
+                              "epochs_run": 3 - saved, "epochs_planned": 3, "epochs_saved": saved}, {})
+    callback.refresh(reread=True)
+    return folder / "studies"

@@ -9,7 +9,7 @@ import socket
 import time
 from pathlib import Path
 
-__all__ = ["free_port", "session_pids", "kill_pids", "wait_for", "alive"]
+__all__ = ["free_port", "session_pids", "kill_pids", "wait_for", "alive", "mlflow_server_pids"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -39,6 +39,19 @@ def session_pids(sid: int) -> list[int]:
     """Live processes of session ``sid`` (a child started with start_new_session=True leads its own)."""
     return [pid for pid in _pids() if (f := _stat(pid)) and int(f[3]) == sid and f[0] != "Z"]
 
+
+
+def mlflow_server_pids(port: int) -> list[int]:
+    """Processes whose command line serves ``port`` with MLflow (an ``mlflow ui`` and its uvicorn)."""
+    pids = []
+    for pid in _pids():
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(port).encode() in argv and any(b"mlflow" in a or b"uvicorn" in a for a in argv) and alive(pid):
+            pids.append(pid)
+    return pids
 
 
 def kill_pids(pids, sig: int = signal.SIGKILL, timeout: float = 30.0) -> None:

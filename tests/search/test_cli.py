@@ -1,51 +1,18 @@
-"""The `snn-search` commands in-process (and `ui` as a subprocess) on a study state made by the real
-components (layout, tracking callback, MLflow SQLite store) without running Ray."""
+"""The `snn-search` commands in-process on a study state made by the real components (layout, tracking
+callback, MLflow SQLite store, snapshot) without running Ray; `ui` is tested in test_ui.py."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
+import re
+import shutil
 
 import pytest
 
-from search.callbacks import TrackingCallback
 from search.cli import main
-from search.layout import StudyLayout
-from search.manifest import StudyManifest
-from search.objectives import DEFAULT_OBJECTIVES
-from search.outcome import Outcome
-from search.tracking import StudyTracker
-from tests.search.conftest import edit_study, tiny_study_text
-from tests.search.procs import free_port
-
-# (accuracy, N_S, state)
-TRIALS = [(0.90, 1.0, "COMPLETE"), (0.33, 0.0, "PRUNED"), (0.80, 0.5, "COMPLETE"), (0.70, 2.0, "COMPLETE")]
-
+from tests.search.conftest import DEMO_TRIALS, build_demo_study, edit_study, tiny_study_text
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("cli")  # the commands only read the study: build it once
-    layout = StudyLayout.at("demo", tmp_path / "studies")
-    layout.create(tiny_study_text(len(TRIALS)), StudyManifest(
-        "demo", str(layout.dir), "", f"sqlite:///{tmp_path / 'mlflow.db'}", layout.default_optuna_storage, "yinyang",
-        DEFAULT_OBJECTIVES, len(TRIALS), {"space.loss.alpha": "float[0.0001, 0.01] log"},
-        hypervolume_reference=(1 / 3, 5.0)))
-    callback = TrackingCallback(str(layout.dir))
-    callback.setup()
-    tracker = StudyTracker(layout.manifest().tracking_uri, "demo")
-    for i, (acc, n_s, state) in enumerate(TRIALS):
-        tracker.trial_run(f"id{i}", f"trial_{i:03d}", {"loss.alpha": 0.001 * (i + 1)})
-        tracker.log_epoch(f"id{i}", {"val_accuracy": acc, "val_n_s": n_s}, 0)
-        saved = 2 if state == "PRUNED" else 0
-        tracker.finish_trial(f"id{i}", Outcome(state, "switched off: layer 2 silent fraction 1.00 >= 1 (epoch 0)"
-                                               if state == "PRUNED" else ""),
-                             {"final_val_accuracy": acc, "final_val_n_s": n_s, "final_test_accuracy": acc,
-                              "epochs_run": 3 - saved, "epochs_planned": 3, "epochs_saved": saved}, {})
-    callback.refresh(reread=True)
-    return tmp_path / "studies"
+    return build_demo_study(tmp_path_factory.mktemp("cli"))  # the commands only read the study: build it once
 
 
 def test_status_shows_trials_pruning_and_where_to_look(root, capsys):
@@ -74,7 +41,7 @@ def test_parent_run_holds_plots_with_the_paper_points(root):
     artifacts = root / "demo" / "artifacts"
     assert (artifacts / "pareto.png").stat().st_size > 1000
     html = (artifacts / "pareto.html").read_text()
-    assert "paper 2-phase" in html and "trial_000" in html
+    assert "paper 2-phase (test)" in html and "trial_000" in html
     summary = json.loads((artifacts / "summary.json").read_text())
     assert summary["pruned"] == 1 and [r["trial"] for r in summary["pareto_front"]] == ["trial_000", "trial_002"]
 
@@ -98,7 +65,7 @@ def test_user_mistakes_exit_2_with_the_reason(root, tmp_path, capsys):
     assert "search.space.loss.alpha.high must be >= low = 0.01, got 0.0001; swap low and high" in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     again = tmp_path / "demo.toml"
-    again.write_text(tiny_study_text(len(TRIALS)))
+    again.write_text(tiny_study_text(len(DEMO_TRIALS)))
     assert main(["run", str(again), "--root", str(root)]) == 2
     assert "pass --resume to continue it or --name to start a new one" in capsys.readouterr().err
 
@@ -121,23 +88,63 @@ def test_every_command_has_help(command, capsys):
     assert "usage: snn-search " + command in capsys.readouterr().out
 
 
-def test_ui_serves_mlflow_and_prints_the_pareto_url(root):
-    port = free_port()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from search.cli import main; sys.exit(main())", "ui", "demo", "--root", str(root), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, start_new_session=True)
-    try:
-        first = process.stdout.readline()
-        assert first.startswith(f"MLflow UI: http://127.0.0.1:{port}/#/experiments/")
-        assert first.rstrip().endswith("/runs?searchFilter=tags.pareto_front%20%3D%20%22true%22")
-        deadline, healthy = time.monotonic() + 60, False
-        while time.monotonic() < deadline and not healthy:
-            try:
-                healthy = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status == 200
-            except OSError:
-                time.sleep(0.5)
-        assert healthy
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the CLI and the mlflow server it started (its own session)
-        process.wait(timeout=30)
+def test_status_at_80_columns_keeps_trial_names_whole_and_says_what_it_left_out(root, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["status", "demo", "--root", str(root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines if "│" in line or "┃" in line) <= 80
+    rows = {line.split()[1]: line for line in lines if line.startswith("│ trial_")}
+    assert set(rows) == {f"trial_{i:03d}" for i in range(len(DEMO_TRIALS))}  # every name whole, none cut
+    assert "PRUNED" in rows["trial_001"] and "90.00%" in rows["trial_000"]
+    assert any("not shown at 80 columns: params / prune reason" in line for line in lines)
+    monkeypatch.setenv("COLUMNS", "200")  # a wide terminal shows every column
+    assert main(["status", "demo", "--root", str(root)]) == 0
+    wide = capsys.readouterr().out
+    assert "not shown" not in wide and "switched off: layer 2" in wide
+
+
+def test_pareto_table_at_80_columns_keeps_the_trials_and_objectives(root, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["pareto", "demo", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "trial_000" in out and "trial_002" in out and "final_val_n_s" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_the_snapshot_and_the_stores_give_the_same_answers(root, tmp_path, capsys, monkeypatch):
+    """status/pareto/list read the snapshot the driver wrote; a study without one is read from MLflow and
+    Optuna, and must read the same."""
+    monkeypatch.setenv("COLUMNS", "200")
+    outputs = []
+    for _ in range(2):
+        for command in (["status", "demo"], ["pareto", "demo", "--format", "json"], ["list"]):
+            assert main([*command, "--root", str(root)]) == 0
+        outputs.append(capsys.readouterr().out)
+        snapshot = root / "demo" / "snapshot.json"
+        if snapshot.exists():
+            shutil.move(snapshot, tmp_path / "snapshot.json")
+    shutil.move(tmp_path / "snapshot.json", root / "demo" / "snapshot.json")
+    with_snapshot, from_stores = outputs
+    assert "snapshot of" in with_snapshot and "snapshot" not in from_stores
+    lines = lambda text: [line.rstrip() for line in re.sub(r" \(snapshot of [^)]*\)", "", text).splitlines()]
+    assert lines(with_snapshot) == lines(from_stores)
+
+
+def test_status_shows_spike_overflows_only_for_studies_that_have_them():
+    from rich.console import Console
+
+    from search.cli.render import trials_table
+    from search.objectives import DEFAULT_OBJECTIVES
+    from search.tracking import TrialRow
+
+    def render(rows):
+        console = Console(width=200, record=True)
+        console.print(trials_table(rows, DEFAULT_OBJECTIVES, "t", 200))
+        return console.export_text()
+
+    calm = TrialRow("r0", "trial_000", "COMPLETE", {}, {"final_val_accuracy": 0.9, "final_val_n_s": 1.0})
+    flooded = TrialRow("r1", "trial_001", "COMPLETE", {}, {"final_val_accuracy": 0.5, "final_val_n_s": 124.0,
+                                                           "spike_overflows": 555643})
+    assert "overflows" not in render([calm])
+    text = render([calm, flooded])
+    assert "overflows" in text and "555643" in next(line for line in text.splitlines() if "trial_001" in line)

@@ -42,13 +42,14 @@ def test_shipped_study_files_with_a_search_part_are_valid(path):
     assert config.space
 
 
-def test_the_smoke_study_reaches_a_switch_off_region_and_fits_the_machine():
-    study = load_study(STUDIES / "yinyang-smoke.toml")
+@pytest.mark.parametrize("name, samples, epochs", [("yinyang-smoke", 1000, 5), ("yinyang-quick", 2000, 10)])
+def test_the_small_studies_reach_a_switch_off_region_and_fit_the_machine(name, samples, epochs):
+    study = load_study(STUDIES / f"{name}.toml")
     config = SearchConfig.from_dict(study.search, train=study.train)
     assert config.space["schedule.phase1.lr"].high >= 0.5  # at lr 0.5 and above the network switches off in epoch 0
     assert any(p["schedule.phase1.lr"] >= 0.5 for p in config.start_points)
     assert config.concurrency * config.resources.cpus <= 2
-    assert study.train.data.train_subset <= 1000 and study.train.schedule.epochs <= 5
+    assert study.train.data.train_subset <= samples and study.train.schedule.epochs <= epochs
 
 
 def test_impossible_range_names_the_key_and_values():

@@ -1,6 +1,8 @@
 """The MLflow tracker on a real SQLite store: runs are found again instead of duplicated, replayed epochs
 are not logged twice, and Pareto tags follow the COMPLETE trials only."""
 
+import json
+
 import pytest
 
 from search.objectives import DEFAULT_OBJECTIVES
@@ -78,7 +80,28 @@ def test_child_runs_carry_state_parent_and_params(store):
     assert run.info.status == "FAILED"
 
 
-def test_ui_url_links_the_experiment_with_the_pareto_filter(store):
+def test_ui_url_opens_the_study_view_in_the_training_view(store):
     tracker = StudyTracker(*store)
     url = tracker.ui_url("http://127.0.0.1:5000")
-    assert url == f"http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs?searchFilter=tags.pareto_front%20%3D%20%22true%22"
+    assert url == (f"http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs"
+                   "?viewStateShareKey=snn-search-trials&workflowType=machine_learning")
+
+
+def test_the_ui_view_selects_the_trial_runs_best_first_with_the_objectives_as_first_columns(store):
+    """The saved view's filter and sort, run through MLflow's own search: every trial, no parent run, the
+    first objective's best first; and tagging again writes nothing new."""
+    tracker = StudyTracker(*store)
+    log_study(tracker)
+    tracker.show_in_ui(DEFAULT_OBJECTIVES, ["loss.alpha"])
+    experiment = tracker.client.get_experiment(tracker.experiment_id)
+    view = json.loads(json.loads(experiment.tags["mlflow.sharedViewState.snn-search-trials"])["state"])
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert view["selectedColumns"][:4] == ["metrics.`final_val_accuracy`", "metrics.`final_val_n_s`",
+                                           "tags.`pareto_front`", "tags.`trial_state`"]
+    assert "params.`loss.alpha`" in view["selectedColumns"]
+    order = view["orderByKey"] + (" ASC" if view["orderByAsc"] else " DESC")
+    runs = tracker.client.search_runs([tracker.experiment_id], view["searchFilter"], order_by=[order])
+    assert [r.info.run_name for r in runs][:5] == ["trial_003", "trial_000", "trial_001", "trial_002", "trial_004"]
+    assert len(runs) == len(TRIALS) and tracker.parent_run_id not in {r.info.run_id for r in runs}
+    tracker.show_in_ui(DEFAULT_OBJECTIVES, ["loss.alpha"])
+    assert tracker.client.get_experiment(tracker.experiment_id).tags == experiment.tags

@@ -125,5 +125,16 @@ def test_schedule_phases_and_learning_rates():
     assert [s.lr_at(e) for e in range(5)] == pytest.approx([5e-3, 5e-3 * 0.95, 2e-4, 2e-4 * 0.95, 2e-4 * 0.95**2])
     only_2 = TrainConfig.from_dict({"schedule": {"epochs": 3, "switch_epoch": 0}}).schedule
     assert [only_2.phase_of(e) for e in range(3)] == [2, 2, 2]
-    only_1 = TrainConfig.from_dict({"schedule": {"epochs": 3, "switch_epoch": 10}}).schedule
+    only_1 = TrainConfig.from_dict({"schedule": {"epochs": 3, "switch_epoch": 3}}).schedule
     assert [only_1.phase_of(e) for e in range(3)] == [1, 1, 1]
+
+
+def test_a_switch_after_the_last_epoch_is_rejected_with_the_fix():
+    # Phase 2 would never run: the user gets the keys, both values and the setting that means "phase 1 only".
+    with pytest.raises(ValueError) as error:
+        TrainConfig.from_dict({"schedule": {"epochs": 3, "switch_epoch": 4}})
+    message = str(error.value)
+    assert "train.schedule.switch_epoch = 4 is after the last epoch (train.schedule.epochs = 3)" in message
+    assert "switch_epoch = 3 trains phase 1 only" in message
+    with pytest.raises(ValueError, match="train.schedule.switch_epoch = 100 is after the last epoch"):
+        TrainConfig().with_overrides({"schedule.epochs": 20})  # the default switch (epoch 100) with fewer epochs

@@ -53,7 +53,7 @@ def test_each_phase_starts_a_fresh_adam(run):
 
 
 def test_same_seed_same_run_other_seed_other_weights(tmp_path, tiny_config):
-    short = tiny_config.with_overrides({"schedule.epochs": 1})
+    short = tiny_config.with_overrides({"schedule.epochs": 1, "schedule.switch_epoch": 1})
     a = train(short, tmp_path / "a", progress=False, evaluate_test=False)
     b = train(short, tmp_path / "b", progress=False, evaluate_test=False)
     train(short.with_overrides({"seed": 4}), tmp_path / "c", progress=False, evaluate_test=False)
@@ -88,7 +88,7 @@ def test_non_finite_loss_stops_the_run(tmp_path, tiny_config, monkeypatch):
 
 
 def test_float32_network(tmp_path, tiny_config):
-    config = tiny_config.with_overrides({"network.dtype": "float32", "schedule.epochs": 1})
+    config = tiny_config.with_overrides({"network.dtype": "float32", "schedule.epochs": 1, "schedule.switch_epoch": 1})
     result = train(config, tmp_path, progress=False, evaluate_test=False)
     assert load_checkpoint(tmp_path / CHECKPOINT)["model"]["layers.0.weight"].dtype == torch.float32
     assert 0.0 <= result.final["validation"]["accuracy"] <= 1.0
