@@ -6,7 +6,7 @@ phase2_children = 3       # each phase-1 setting is shared by 3 trials, each wit
 ```
 
 The sampler proposes a whole setting for a group's first trial (its *parent*), which trains both phases like
-any trial and, at the end of its phase 1, keeps its checkpoint in ``<study>/branches/<n>/`` (n: its Optuna
+any trial and, at the end of its phase 1, keeps its checkpoint(s) in ``<study>/branches/<n>/`` (n: its Optuna
 number; the study's shared folder, so any node reads it). The group's other M - 1 trials (*children*) are
 asked from Optuna with the parent's phase-1 keys fixed (``enqueue_trial`` with those params; the sampler
 proposes the phase-2 keys, snn.train.branch.reads_before_switch says which are which), so Optuna sees each
@@ -20,6 +20,10 @@ a new parent while trials are left beyond the child slots reserved for running p
 slot waits for a parent to reach its switch). A parent that ends before its switch (pruned, stopped at a rung,
 failed) frees its children's slots for new parents; one whose node is lost is retried from its checkpoint by
 Tune like any trial, and its children wait for it.
+
+With ``[search] seeds = k`` a parent keeps every seed's checkpoint at the switch, and each of a child's seeds
+continues the parent's run of the same seed (a child shares its parent's ``train.seed``, hence its seeds):
+the child's seed S equals, bit for bit, seed S of its setting trained from scratch.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 from search.layout import StudyLayout
 from snn import validation as v
 
-__all__ = ["BranchingConfig", "Member", "NEW_PARENT", "next_proposal", "branch_checkpoint", "keep_branch",
+__all__ = ["BranchingConfig", "Member", "NEW_PARENT", "next_proposal", "branch_dir", "keep_branch", "branch_runs",
            "phase1_params", "ROLE_ATTR"]
 
 NEW_PARENT = "new parent"
@@ -113,23 +117,40 @@ def phase1_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: val for k, val in params.items() if reads_before_switch(k)}
 
 
-def branch_checkpoint(study_dir: str | Path, number: int) -> Path:
-    """Where parent ``number`` keeps its checkpoint at the switch epoch."""
-    from snn.train import CHECKPOINT
-
+def branch_dir(study_dir: str | Path, number: int) -> Path:
+    """Where parent ``number`` keeps its checkpoints at the switch epoch: laid out as its trial folder (one
+    seed: ``checkpoint``; k seeds: ``seed<S>/checkpoint``, search.seeds.seed_dirs). It appears whole or not
+    at all, so that it exists is what says the parent's children may start."""
     study_dir = Path(study_dir)
-    return StudyLayout(study_dir.name, study_dir).branches_dir / str(number) / CHECKPOINT
+    return StudyLayout(study_dir.name, study_dir).branches_dir / str(number)
 
 
-def keep_branch(out_dir: str | Path, study_dir: str | Path, number: int) -> None:
-    """Copies a parent's checkpoint at its switch epoch to the study's branches folder, once (a parent that
-    replays its switch after a restart trains the same phase 1: the copy kept stays)."""
+def keep_branch(study_dir: str | Path, number: int, out_dir: str | Path, run_dirs: Sequence[Path]) -> None:
+    """Copies a parent's checkpoints at its switch epoch (each seed's run folder in ``run_dirs``, inside
+    ``out_dir``) to the study's branches folder, once (a parent that replays its switch after a restart
+    trains the same phase 1: the copy kept stays)."""
     from snn.train import CHECKPOINT
 
-    target = branch_checkpoint(study_dir, number)
+    target = branch_dir(study_dir, number)
     if target.exists():
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copy2(Path(out_dir) / CHECKPOINT, tmp)
-    tmp.replace(target)  # a child on another node sees the whole file or none
+    shutil.rmtree(tmp, ignore_errors=True)  # what a parent killed while copying left
+    for run_dir in run_dirs:
+        kept = tmp / Path(run_dir).relative_to(out_dir)
+        kept.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(run_dir) / CHECKPOINT, kept / CHECKPOINT)
+    tmp.replace(target)  # a child on another node sees every seed's checkpoint or none
+
+
+def branch_runs(study_dir: str | Path, number: int, out_dir: Path, configs: Sequence[Any],
+                run_dirs: Sequence[Path]) -> int:
+    """Starts a child's runs (one per seed: ``configs[i]`` into ``run_dirs[i]``, inside ``out_dir``) from parent
+    ``number``'s checkpoints at the switch: seed S continues the parent's seed S (a child shares its parent's
+    seed, so the two train the same seeds). Returns the epochs inherited (the switch epoch)."""
+    from snn.train import CHECKPOINT
+    from snn.train.branch import branch_run
+
+    source = branch_dir(study_dir, number)
+    return min(branch_run(source / Path(run_dir).relative_to(out_dir) / CHECKPOINT, config, run_dir)
+               for config, run_dir in zip(configs, run_dirs, strict=True))

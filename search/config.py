@@ -5,8 +5,9 @@
 trials = 8                # trials in the study
 concurrency = 2           # trials at once
 max_retries = 2           # a trial whose worker dies restarts from its last checkpoint this often, then FAILS
+seeds = 1                 # seeds per trial: it reports the median over them every epoch (search.seeds)
 sampler = "tpe"           # "tpe" | "nsga2" | "random" (Optuna, seeded with `seed`)
-seed = 0
+seed = 0                  # the sampler's seed
 objectives = [{ metric = "val_accuracy", mode = "max" }, { metric = "val_n_s", mode = "min" }]
 reference_n_s = 5.0       # the hypervolume's reference N_S (search.hypervolume); its accuracy is chance
 [search.resources]        # per trial; torch uses `cpus` threads in the trial
@@ -44,8 +45,8 @@ __all__ = ["Resources", "StorageConfig", "SearchConfig", "SAMPLERS"]
 
 # name in [search] sampler -> the optuna.samplers class (named, not imported: this module stays free of Optuna)
 SAMPLERS = {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "random": "RandomSampler"}
-_TOP_KEYS = ("trials", "concurrency", "max_retries", "sampler", "seed", "objectives", "start_points", "resources",
-             "space", "pruning", "storage", "reference_n_s", "early_stopping", "branching")
+_TOP_KEYS = ("trials", "concurrency", "max_retries", "sampler", "seed", "seeds", "objectives", "start_points",
+             "resources", "space", "pruning", "storage", "reference_n_s", "early_stopping", "branching")
 
 
 def _table(value: Any, key: str, known: tuple[str, ...]) -> dict:
@@ -114,6 +115,7 @@ class SearchConfig:
     trials: int = 8
     concurrency: int = 1
     max_retries: int = 2
+    seeds: int = 1
     sampler: str = "tpe"
     seed: int = 0
     objectives: tuple[Objective, ...] = DEFAULT_OBJECTIVES
@@ -142,6 +144,8 @@ class SearchConfig:
             trials=v.integer(table.get("trials", 8), f"{prefix}.trials", min=1),
             concurrency=v.integer(table.get("concurrency", 1), f"{prefix}.concurrency", min=1),
             max_retries=v.integer(table.get("max_retries", 2), f"{prefix}.max_retries", min=0),
+            seeds=v.integer(table.get("seeds", 1), f"{prefix}.seeds", min=1,
+                            fix="the number of seeds each trial trains its setting on, e.g. seeds = 3"),
             sampler=v.string(table.get("sampler", "tpe"), f"{prefix}.sampler", choices=tuple(SAMPLERS)),
             seed=v.integer(table.get("seed", 0), f"{prefix}.seed", min=0),
             objectives=_objectives(table.get("objectives"), f"{prefix}.objectives"),

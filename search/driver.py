@@ -20,10 +20,10 @@ from search.runtime import prepare_environment, quiet_tune, start_ray, warm_kern
 from search.tracking import StudyTracker
 from search.tune_state import read_tune_snapshot
 
-__all__ = ["drive_study"]
+__all__ = ["drive_study", "resolved_train"]
 
 
-def _resolved_train(study) -> dict[str, Any]:
+def resolved_train(study) -> dict[str, Any]:
     """The train table as workers get it: a relative data root is taken relative to the driver's cwd
     (trials run in Tune's own directories)."""
     train = study.train.to_dict()
@@ -46,10 +46,10 @@ def _tuner(study, settings: SearchConfig, layout: StudyLayout, manifest: StudyMa
 
     halving = settings.early_stopping
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, base_train=_resolved_train(study), pruning=vars(settings.pruning),
+        tune.with_parameters(run_trial, base_train=resolved_train(study), pruning=vars(settings.pruning),
                              study_dir=str(layout.dir), threads=settings.resources.threads,
-                             gpus=settings.resources.gpus, rungs=halving.rungs if halving.enabled else (),
-                             branching=settings.branching.enabled),
+                             gpus=settings.resources.gpus, seeds=settings.seeds,
+                             rungs=halving.rungs if halving.enabled else (), branching=settings.branching.enabled),
         {"cpu": settings.resources.cpus, "gpu": settings.resources.gpus},
     )
     if resume and tune.Tuner.can_restore(str(layout.tune_dir)):
@@ -96,7 +96,9 @@ def drive_study(study, settings: SearchConfig, layout: StudyLayout, manifest: St
                                             study_finished=False)
                 recovery.restore_deleted_checkpoints(deleted_checkpoints)
             quiet_tune()
-            _tuner(study, settings, layout, manifest, options.resume).fit()
+            tuner = _tuner(study, settings, layout, manifest, options.resume)
+            with interrupts.tune_running():
+                tuner.fit()
         except Interrupted as stop:  # a second signal, or one before Tune could stop gracefully
             interrupted_by = stop.signum
         finally:

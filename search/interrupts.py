@@ -5,6 +5,7 @@ left unfinished and exits with 128 + the signal's number (130, 143); a second on
 from __future__ import annotations
 
 import signal
+from contextlib import contextmanager
 
 from search._compat import stop_tune_gracefully, tune_can_stop_gracefully
 
@@ -31,11 +32,22 @@ class Interrupts:
     def __init__(self) -> None:
         self.received: int | None = None
         self._previous: dict[int, object] = {}
+        self._in_tune = False
+
+    @contextmanager
+    def tune_running(self):
+        """Around ``Tuner.fit``: only there can Tune stop gracefully (a handler Tune left from an earlier run
+        in this process would take the request and do nothing)."""
+        self._in_tune = True
+        try:
+            yield
+        finally:
+            self._in_tune = False
 
     def _handle(self, signum: int, frame) -> None:
         if self.received is None:
             self.received = signum
-            if tune_can_stop_gracefully():
+            if self._in_tune and tune_can_stop_gracefully():
                 stop_tune_gracefully()
                 return
         raise Interrupted(signum)

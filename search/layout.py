@@ -12,6 +12,7 @@
 <root>/<name>/branches/<n>/   phase-1 checkpoint of Optuna trial n at its switch epoch (search.branching)
 <root>/<name>/artifacts/      Pareto table, plots and summary (also logged to the parent MLflow run)
 <root>/<name>/snapshot.json   every trial row and the summary, for the read-only commands (search.snapshot)
+<root>/<name>/confirm/<trial>/seed<S>/  the confirmation stage's seed runs (search.confirm)
 ```
 """
 
@@ -53,6 +54,7 @@ class StudyLayout:
     tune_dir = property(lambda self: self.dir / "tune")
     trials_dir = property(lambda self: self.dir / "trials")
     artifacts_dir = property(lambda self: self.dir / "artifacts")
+    confirm_dir = property(lambda self: self.dir / "confirm")
     lock_file = property(lambda self: self.dir / "driver.lock")
     rungs_file = property(lambda self: self.dir / "rungs.jsonl")
     branches_dir = property(lambda self: self.dir / "branches")

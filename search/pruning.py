@@ -6,6 +6,11 @@ network firing a hundred spikes per neuron is not a result.
 
 The rule is evaluated on the whole history of validation dicts, not on a running counter, so that a trial
 resumed from a checkpoint (with its history restored) decides exactly as the uninterrupted trial would.
+
+A trial of k seeds (``[search] seeds``, search.seeds) counts as switched off (or overflowing) at an epoch when
+at least half of its seeds are, ``ceil(k / 2)`` (:func:`quorum`): its reported median then comes, at least in
+part, from such a network (for odd k the median seed is one; for even k one of the two middle seeds may be).
+The patience counts consecutive epochs in that state; k = 1 is the single-network rule.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from snn import validation as v
 
-__all__ = ["PruningConfig", "PruningRule"]
+__all__ = ["PruningConfig", "PruningRule", "quorum"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,11 @@ class PruningConfig:
         )
 
 
+def quorum(seeds: int) -> int:
+    """How many of a trial's ``seeds`` must be switched off (or overflowing) for the trial to count as such."""
+    return (seeds + 1) // 2
+
+
 class PruningRule:
     def __init__(self, config: PruningConfig):
         self.config = config
@@ -83,14 +93,29 @@ class PruningRule:
     def check(self, history: Sequence[Mapping[str, Any]]) -> str | None:
         """``history``: the validation dict of every epoch so far (epoch 0 first). Returns the prune reason,
         or None to keep training."""
+        return self.check_seeds([history])
+
+    def check_seeds(self, histories: Sequence[Sequence[Mapping[str, Any]]]) -> str | None:
+        """:meth:`check` for a trial of several seeds: ``histories`` holds each seed's history (equally long)."""
         c = self.config
-        if not c.enabled or len(history) < c.grace_epochs + c.patience:
+        epochs = min(len(h) for h in histories)
+        if not c.enabled or epochs < c.grace_epochs + c.patience:
             return None
-        window = history[len(history) - c.patience :]
-        first, last = len(history) - c.patience, len(history) - 1
+        first, last = epochs - c.patience, epochs - 1
         span = f"epoch {last}" if first == last else f"epochs {first}-{last}"
         for kind, why in (("switched off", self.why_switched_off), ("overflowing", self.why_overflowing)):
-            reasons = [why(v) for v in window]
+            reasons = [self._over_seeds(why, [h[e] for h in histories]) for e in range(first, epochs)]
             if all(r is not None for r in reasons):
                 return f"{kind}: {reasons[-1]} ({span})"
         return None
+
+    def seeds_switched_off(self, validations: Sequence[Mapping[str, Any]]) -> str | None:
+        """Why a trial whose seeds ended with ``validations`` counts as switched off (None: it does not)."""
+        return self._over_seeds(self.why_switched_off, validations)
+
+    @staticmethod
+    def _over_seeds(why, validations: Sequence[Mapping[str, Any]]) -> str | None:
+        reasons = [r for r in map(why, validations) if r is not None]
+        if len(reasons) < quorum(len(validations)):
+            return None
+        return reasons[0] if len(validations) == 1 else f"{len(reasons)} of {len(validations)} seeds, e.g. {reasons[0]}"

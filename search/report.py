@@ -19,7 +19,7 @@ from search.manifest import StudyManifest
 from search.snapshot import write_snapshot
 from search.tracking import StudyTracker, TrialRow
 
-__all__ = ["write_report", "REPORT_INTERVAL_S"]
+__all__ = ["write_report", "write_text", "REPORT_INTERVAL_S"]
 
 REPORT_INTERVAL_S = 10.0
 
@@ -36,9 +36,9 @@ def write_report(layout: StudyLayout, manifest: StudyManifest, rows: Sequence[Tr
     out = layout.artifacts_dir
     out.mkdir(parents=True, exist_ok=True)
     records = summary["pareto_front"]
-    files = [_write(out / "pareto.csv", records_csv(records)),
-             _write(out / "pareto.json", json.dumps(records, indent=1, default=str) + "\n"),
-             _write(out / "summary.json", summary_json(summary) + "\n")]
+    files = [write_text(out / "pareto.csv", records_csv(records)),
+             write_text(out / "pareto.json", json.dumps(records, indent=1, default=str) + "\n"),
+             write_text(out / "summary.json", summary_json(summary) + "\n")]
     tracked = tracker.find_parent() is not None  # a study stopped before it recorded anything has no parent run
     if plots:
         files += _plots(out, rows, objectives, manifest, f"{manifest.name}: {len(rows)} trials, {summary['pruned']} pruned")
@@ -51,7 +51,7 @@ def write_report(layout: StudyLayout, manifest: StudyManifest, rows: Sequence[Tr
     return summary
 
 
-def _write(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     tmp.replace(path)  # a reader (`snn-search status`, the MLflow UI) never sees half a file
@@ -66,7 +66,7 @@ def _hypervolume_plot(out: Path, tracker: StudyTracker, manifest: StudyManifest)
         return [hypervolume_png(out / "hypervolume.png", {manifest.name: history}, manifest.hypervolume_reference,
                                 f"{manifest.name}: hypervolume of the validation front")] if history else []
     except Exception as error:  # noqa: BLE001
-        return [_write(out / "plot_error.txt", repr(error))]
+        return [write_text(out / "plot_error.txt", repr(error))]
 
 
 def _plots(out: Path, rows, objectives, manifest: StudyManifest, title: str) -> list[Path]:
@@ -76,4 +76,4 @@ def _plots(out: Path, rows, objectives, manifest: StudyManifest, title: str) -> 
         return [pareto_png(out / "pareto.png", rows, objectives, manifest.dataset, title),
                 pareto_html(out / "pareto.html", rows, objectives, manifest.dataset, title)]
     except Exception as error:  # noqa: BLE001
-        return [_write(out / "plot_error.txt", repr(error))]
+        return [write_text(out / "plot_error.txt", repr(error))]

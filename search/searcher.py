@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from ray.tune.search import Searcher
 
 from search.config import SAMPLERS, SearchConfig
-from search.branching import NEW_PARENT, ROLE_ATTR, Member, branch_checkpoint, next_proposal, phase1_params
+from search.branching import NEW_PARENT, ROLE_ATTR, Member, branch_dir, next_proposal, phase1_params
 from search.outcome import NUMBER_KEY, PHASE1_SOURCE_KEY, classify
 from search.space import to_optuna
 
@@ -132,7 +132,7 @@ class StudySearcher(Searcher):
             return self.study.ask(fixed_distributions=distributions)
         members = [Member(t.number, t.user_attrs.get(ROLE_ATTR), t.state.is_finished()) for t in trials]
         pick = next_proposal(members, self.settings.trials, plan.phase2_children,
-                             lambda number: branch_checkpoint(self.study_dir, number).exists())
+                             lambda number: branch_dir(self.study_dir, number).exists())
         if pick is None:
             return None
         if pick != NEW_PARENT:

@@ -110,6 +110,7 @@ def _open_study(study, settings: SearchConfig, options: RunOptions, text: str) -
 def _parent_params(settings: SearchConfig) -> dict[str, str]:
     params = {f"{SPACE_PARAM_PREFIX}{k}": spec.describe() for k, spec in settings.space.items()}
     params.update(trials=settings.trials, concurrency=settings.concurrency, sampler=settings.sampler, seed=settings.seed,
+                  seeds_per_trial=settings.seeds,
                   objectives=",".join(f"{o.metric}:{o.mode}" for o in settings.objectives),
                   cpus_per_trial=settings.resources.cpus, gpus_per_trial=settings.resources.gpus)
     params.update({f"pruning.{k}": v for k, v in vars(settings.pruning).items()})

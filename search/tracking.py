@@ -134,7 +134,7 @@ class StudyTracker:
         return found[0].info.run_id if found else None
 
     def log_parent_params(self, params: Mapping[str, Any]) -> None:
-        self._log_params(self.parent_run_id, params)
+        self.log_params(self.parent_run_id, params)
 
     def set_parent_status(self, status: str) -> None:
         self.client.update_run(self.parent_run_id, status=status)
@@ -158,7 +158,7 @@ class StudyTracker:
     def log_parent_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
 
-    def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
         existing = self.client.get_run(run_id).data.params
@@ -189,7 +189,7 @@ class StudyTracker:
                 run_id = run.info.run_id
                 self._last_step[trial_key] = -1
             self._runs[trial_key] = run_id
-            self._log_params(run_id, params)
+            self.log_params(run_id, params)
         return self._runs[trial_key]
 
     def log_epoch(self, trial_key: str, metrics: Mapping[str, float], step: int) -> None:

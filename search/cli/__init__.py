@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Sequence
 
 from search.cli.common import Command, CommandError
+from search.cli.confirm import ConfirmCommand
 from snn.cli.common import build_command_parser, run_command
 from search.cli.doctor import DoctorCommand
 from search.cli.inspect import ListCommand, ParetoCommand, StatusCommand
@@ -20,7 +21,8 @@ from search.cli.ui import UiCommand
 
 __all__ = ["main", "build_parser", "COMMANDS", "Command", "CommandError"]
 
-COMMANDS: list[Command] = [RunCommand(), ResumeCommand(), StatusCommand(), ParetoCommand(), ListCommand(), UiCommand(), DoctorCommand()]
+COMMANDS: list[Command] = [RunCommand(), ResumeCommand(), StatusCommand(), ParetoCommand(), ListCommand(), UiCommand(), DoctorCommand(),
+                           ConfirmCommand()]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,12 +46,17 @@ class ParetoCommand:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("study", metavar="NAME", help="study name (see `snn-search list`)")
         parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format (default: table)")
+        parser.add_argument("--confirmed", action="store_true", help="the confirmed front (`snn-search confirm`): medians over seeds")
         add_root(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from search.cli.render import front_table
 
         view = StudyView(args.study, args.root)
+        if args.confirmed:
+            from search.cli.confirm import print_confirmed
+
+            return print_confirmed(view, args.format)
         records = pareto_records(view.rows(), view.objectives)
         if args.format == "json":
             print(json.dumps(records, indent=1, default=str))

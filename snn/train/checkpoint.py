@@ -18,7 +18,8 @@ import torch
 
 from snn.errors import NotFoundError, UserError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state", "seed_everything"]
+__all__ = ["save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state", "seed_everything",
+           "capture_global_rng", "restore_global_rng"]
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -63,7 +64,9 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed + 1)
 
 
-def capture_rng_state(data_generator: torch.Generator) -> dict[str, Any]:
+def capture_global_rng() -> dict[str, Any]:
+    """The process-wide generators' states (torch, CUDA when in use, numpy, random): what a run that shares
+    the process with others (snn.train.lockstep) must have put back before it continues."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss = random.getstate()
     state = {
@@ -71,19 +74,26 @@ def capture_rng_state(data_generator: torch.Generator) -> dict[str, Any]:
         "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "python": {"version": version, "internal": list(internal), "gauss": gauss},
-        "data": data_generator.get_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> None:
+def restore_global_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
     p = state["python"]
     random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
-    data_generator.set_state(state["data"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def capture_rng_state(data_generator: torch.Generator) -> dict[str, Any]:
+    return {**capture_global_rng(), "data": data_generator.get_state()}
+
+
+def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> None:
+    restore_global_rng(state)
+    data_generator.set_state(state["data"])

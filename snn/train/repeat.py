@@ -21,7 +21,8 @@ from snn.train.config import TrainConfig
 from snn.train.study import load_study
 from snn.train.trainer import CHECKPOINT, METRICS
 
-__all__ = ["SeedRun", "parse_seeds", "plan_runs", "run_state", "run_result", "epochs_done", "summarize", "summary_markdown"]
+__all__ = ["SeedRun", "parse_seeds", "plan_runs", "run_state", "run_result", "epochs_done", "summarize", "summary_markdown",
+           "median_mean_std"]
 
 _SEEDS = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 SUMMARY_METRICS = (("accuracy", 100.0), ("ce", 1.0), ("n_s", 1.0))  # accuracy in %, as the paper's tables
@@ -113,7 +114,8 @@ def run_result(run: SeedRun) -> dict[str, Any] | None:
             "seconds": sum(e["seconds"] for e in metrics["epochs"]), "stopped_early": bool(metrics.get("stopped_early"))}
 
 
-def _stats(values: list[float]) -> dict[str, float]:
+def median_mean_std(values: list[float]) -> dict[str, float]:
+    """How the paper summarises a result over seeds: median, mean and sample standard deviation (0 for one)."""
     return {"median": statistics.median(values), "mean": statistics.mean(values),
             "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
@@ -127,7 +129,7 @@ def summarize(results: Mapping[str, Sequence[dict[str, Any]]]) -> list[dict[str,
             continue
         row: dict[str, Any] = {"study": study, "runs": len(runs), "seeds": [r["seed"] for r in runs]}
         for key, scale in SUMMARY_METRICS:
-            row[key] = _stats([r[key] * scale for r in runs])
+            row[key] = median_mean_std([r[key] * scale for r in runs])
         row["seconds_per_run"] = statistics.mean(r["seconds"] for r in runs)
         row["stopped_early"] = [r["seed"] for r in runs if r["stopped_early"]]
         rows.append(row)

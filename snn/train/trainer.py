@@ -20,7 +20,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 import torch
 
@@ -31,7 +31,8 @@ from snn.train.config import TrainConfig
 from snn.train.evaluation import build_model, evaluate, load_split, plot_run
 from snn.train.progress import TrainingProgress
 
-__all__ = ["EpochReport", "RunResult", "train", "training_loss", "check_start", "CHECKPOINT", "METRICS"]
+__all__ = ["EpochReport", "RunResult", "train", "training", "own_stop_reason", "training_loss", "check_start", "CHECKPOINT",
+           "METRICS"]
 
 CHECKPOINT, METRICS = "checkpoint.pt", "metrics.json"
 _CHECKPOINT_FORMAT = 1
@@ -128,6 +129,31 @@ def train(
     stops training with that reason. ``resume=True`` continues from ``out_dir/checkpoint.pt`` (the config
     must equal the checkpoint's); without it, an ``out_dir`` that already holds a checkpoint is refused.
     """
+    steps = training(config, out_dir, resume=resume, progress=progress, evaluate_test=evaluate_test)
+    try:
+        report = next(steps)
+        while True:
+            report = steps.send(callback(report) if callback else None)
+    except StopIteration as done:
+        return done.value
+
+
+def own_stop_reason(report: EpochReport) -> str | None:
+    """Why the trainer stops a run by itself after ``report``'s epoch (a non-finite training loss), if it does."""
+    return None if math.isfinite(report.train_loss) else f"training loss is not finite ({report.train_loss})"
+
+
+def training(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    evaluate_test: bool = True,
+) -> Generator[EpochReport, str | None, RunResult]:
+    """:func:`train` one epoch at a time: yields each epoch's report (after its checkpoint) and takes the
+    stop reason (or None) through ``send``; returns the :class:`RunResult` (``StopIteration.value``). Several
+    of these can be stepped in turn in one thread (``snn.train.lockstep``)."""
     out_dir = Path(out_dir)
     checkpoint_path = out_dir / CHECKPOINT
     check_start(config, out_dir, resume=resume)
@@ -177,10 +203,8 @@ def train(
         })
         _write_json(out_dir / METRICS, {"final": None, "epochs": [r.to_dict() for r in history]})
         console.epoch_done(report)
-        reason = callback(report) if callback else None
-        stop_reason = str(reason) if reason else None
-        if stop_reason is None and not math.isfinite(train_loss):
-            stop_reason = f"training loss is not finite ({train_loss})"
+        reason = yield report
+        stop_reason = str(reason) if reason else own_stop_reason(report)
         if stop_reason:
             console.print(f"stopped after epoch {epoch + 1}: {stop_reason}")
             break

@@ -10,7 +10,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from search.branching import branch_checkpoint
+from search.branching import branch_dir
 from search.trainable import read_attempts
 from snn.train import CHECKPOINT, load_study, train
 from snn.train.checkpoint import load_checkpoint
@@ -83,7 +83,7 @@ def test_a_child_starts_from_its_parents_phase1_weights_bit_for_bit_and_ends_as_
         # the parent's phase 1 on its own: the weights the study kept at its switch
         parent = base.with_overrides(trials[parent_name].params)
         train(parent.with_overrides({"schedule.epochs": SWITCH}), tmp_path / "phase1", progress=False, evaluate_test=False)
-        kept = load_checkpoint(branch_checkpoint(study.layout.dir, trials[parent_name].number))
+        kept = load_checkpoint(branch_dir(study.layout.dir, trials[parent_name].number) / CHECKPOINT)
         independent = load_checkpoint(tmp_path / "phase1" / CHECKPOINT)
         assert len(kept["epochs"]) == SWITCH
         assert all(torch.equal(kept["model"][k], w) for k, w in independent["model"].items())

@@ -26,5 +26,19 @@ def test_a_local_ray_stays_on_loopback():
         ray.shutdown()
 
 
-def test_tune_is_not_asked_to_stop_outside_its_run_loop():
-    assert not compat.tune_can_stop_gracefully()  # SIGUSR1 would kill the process: the driver raises instead
+def test_tune_is_asked_to_stop_only_inside_its_run_loop(monkeypatch):
+    import signal
+
+    from search.interrupts import Interrupted, Interrupts
+
+    monkeypatch.setattr(signal, "getsignal", lambda sig: signal.SIG_DFL)  # before Tune ran in this process
+    assert not compat.tune_can_stop_gracefully()  # SIGUSR1 would kill the process
+    monkeypatch.undo()
+    stale = signal.signal(signal.SIGUSR1, lambda *a: None)  # a handler left by an earlier Tune run
+    try:
+        with Interrupts() as interrupts:
+            with pytest.raises(Interrupted):  # outside fit: stop at once, not through a stale handler
+                interrupts._handle(signal.SIGINT, None)
+            assert interrupts.received == signal.SIGINT
+    finally:
+        signal.signal(signal.SIGUSR1, stale)

@@ -31,6 +31,7 @@ def test_minimal_table_takes_the_documented_defaults():
     assert (config.trials, config.concurrency, config.sampler, config.resources.cpus, config.resources.gpus) == (8, 1, "tpe", 1.0, 0.0)
     assert config.pruning.enabled
     assert config.max_retries == 2 and SearchConfig.from_dict(search(max_retries=0)).max_retries == 0
+    assert config.seeds == 1 and SearchConfig.from_dict(search(seeds=3)).seeds == 3
 
 
 @pytest.mark.parametrize("path", sorted(STUDIES.glob("*.toml")), ids=lambda p: p.name)
@@ -96,6 +97,7 @@ def test_space_keys_must_be_train_fields_with_valid_values():
     ({"trials": 0}, "search.trials must be >= 1, got 0"),
     ({"concurrency": 1.5}, "search.concurrency must be an integer, got 1.5 (float)"),
     ({"max_retries": -1}, "search.max_retries must be >= 0, got -1"),
+    ({"seeds": 0}, "search.seeds must be >= 1, got 0; the number of seeds each trial trains its setting on, e.g. seeds = 3"),
     ({"sampler": "cmaes"}, "search.sampler must be one of 'tpe', 'nsga2', 'random', got 'cmaes'"),
     ({"sampler": "tp"}, "search.sampler must be one of 'tpe', 'nsga2', 'random', got 'tp'; did you mean 'tpe'?"),
     ({"objectives": [{"metric": "test_accuracy"}]}, "search.objectives[0].metric must be one of 'val_accuracy', 'val_ce', "),

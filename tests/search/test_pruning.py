@@ -82,3 +82,28 @@ def test_bad_rules_are_rejected(table, message):
     with pytest.raises(UserError) as error:
         PruningConfig.from_dict(table)
     assert str(error.value) == message
+
+
+def test_a_trial_of_several_seeds_is_switched_off_when_at_least_half_of_them_are():
+    r = rule(patience=2)
+    assert r.check_seeds([[ALIVE, DEAD_LAYER, DEAD_LAYER]]) == r.check([ALIVE, DEAD_LAYER, DEAD_LAYER])  # one seed
+    three_one_dead = [[ALIVE, ALIVE, ALIVE], [ALIVE, DEAD_LAYER, DEAD_LAYER], [ALIVE, ALIVE, ALIVE]]
+    assert r.check_seeds(three_one_dead) is None  # the median seed fires
+    three_two_dead = [[ALIVE, DEAD_LAYER, DEAD_LAYER], [ALIVE, DEAD_LAYER, DEAD_LAYER], [ALIVE, ALIVE, ALIVE]]
+    assert r.check_seeds(three_two_dead) == ("switched off: 2 of 3 seeds, e.g. layer 2 silent fraction 1.00 >= 1 "
+                                             "(epochs 1-2)")
+    # Two seeds: one switched off is half, and half of the median (the mean of both) comes from it.
+    assert r.check_seeds([[DEAD_TARGET, DEAD_TARGET], [ALIVE, ALIVE]]).startswith("switched off: 1 of 2 seeds")
+
+
+def test_patience_counts_epochs_in_which_enough_seeds_are_switched_off_whichever_they_are():
+    r = rule(patience=2)
+    assert r.check_seeds([[DEAD_LAYER, ALIVE], [ALIVE, DEAD_LAYER], [ALIVE, ALIVE]]) is None  # 1 of 3 each epoch
+    assert r.check_seeds([[DEAD_LAYER, DEAD_LAYER], [DEAD_LAYER, ALIVE], [ALIVE, DEAD_LAYER]]) is not None
+
+
+def test_a_trial_ends_switched_off_when_enough_seeds_end_so():
+    r = rule()
+    assert r.seeds_switched_off([ALIVE, DEAD_TARGET, ALIVE]) is None
+    assert r.seeds_switched_off([DEAD_TARGET]) == "silent target fraction 0.95 >= 0.9"
+    assert r.seeds_switched_off([DEAD_TARGET, ALIVE, DEAD_LAYER]).startswith("2 of 3 seeds")

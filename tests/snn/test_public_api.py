@@ -27,7 +27,7 @@ PUBLIC = {
     "snn.train": [
         "CHECKPOINT", "DataConfig", "EpochReport", "LossConfig", "METRICS", "NetworkConfig", "OptimizerConfig",
         "PhaseConfig", "RunResult", "ScheduleConfig", "Study", "TrainConfig", "build_model", "check_start",
-        "evaluate", "load_split", "load_study", "parse_study", "train",
+        "evaluate", "load_split", "load_study", "parse_study", "train", "training",
     ],
 }
 
