@@ -34,7 +34,9 @@ def test_a_branch_at_the_switch_ends_where_its_config_trained_from_scratch_ends(
 
 def test_branching_from_another_epoch_or_into_another_first_phase_is_refused(tmp_path):
     parent = TrainConfig.from_dict(TINY)
-    train(parent.with_overrides({"schedule.epochs": 1}), tmp_path / "one", progress=False, evaluate_test=False)
+    # a run of one epoch (its switch at 1: a switch after the last epoch is refused)
+    train(parent.with_overrides({"schedule.epochs": 1, "schedule.switch_epoch": 1}), tmp_path / "one", progress=False,
+          evaluate_test=False)
     with pytest.raises(UserError, match="holds 1 epochs, not the 2 of phase 1"):
         branch_run(tmp_path / "one" / "checkpoint.pt", parent, tmp_path / "x")
     train(parent.with_overrides({"schedule.epochs": 2}), tmp_path / "two", progress=False, evaluate_test=False)
