@@ -5,7 +5,9 @@ What a study is: its file's ``[search]`` table (config, space, objectives, pruni
 interrupts, lock) lets Ray Tune run the trials (trainable), Optuna propose them (searcher) and recovers a
 killed driver (tune_state, recovery); every private Ray access is in _compat. What it stores and reports:
 MLflow (tracking, callbacks), Optuna storage (storage), the report (report, summary, pareto, plots) and
-the console (progress). ``snn-search`` is the command line (search.cli). The light modules import neither
+the console (progress). What a study's compute buys: seeds per trial (seeds) and their confirmation on fresh
+seeds (search.confirm); successive halving (scheduler, rungs), phase-1 branching (branching) and the
+hypervolume against epochs trained (hypervolume, budget). ``snn-search`` is the command line (search.cli). The light modules import neither
 Ray nor MLflow; the orchestration names below are imported on first use.
 """
 

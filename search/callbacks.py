@@ -2,7 +2,8 @@
 
 Per trial: a child run (found again by its Tune trial id after a restore), params, per-epoch metrics at
 step = epoch, and at the end its final metrics and the state :func:`search.outcome.classify` decides
-(``trial_state`` COMPLETE/PRUNED/FAILED with ``prune_reason``/``fail_reason``) and the checkpoint location.
+(``trial_state`` COMPLETE/PRUNED/FAILED with ``prune_reason``/``fail_reason``) and the checkpoint location;
+then the study's hypervolume and epochs trained on the parent run (search.hypervolume).
 The study's report (Pareto tags, tables, plots: search.report) is rebuilt from rows kept in memory, at most
 every ``REPORT_INTERVAL_S`` while trials finish; the driver rebuilds it once more at the end.
 
@@ -19,19 +20,24 @@ from typing import Any
 from ray import tune
 
 from search.layout import StudyLayout
+from search.hypervolume import progress_metrics
 from search.mlflow_view import space_keys
-from search.outcome import (FINAL_KEY, NUMBER_KEY, RUNNING, Outcome, classify, epoch_metrics, final_metrics_of,
-                            trial_params)
+from search.outcome import (FINAL_KEY, NUMBER_KEY, PHASE1_SOURCE_KEY, RUNNING, Outcome, classify, epoch_metrics,
+                            final_metrics_of, trial_params)
 from search.report import REPORT_INTERVAL_S, write_report
 from search.tracking import TrialRow
 
 __all__ = ["TrackingCallback", "trial_run_name", "trial_outcome"]
 
 
+def _run_name(number: int) -> str:
+    return f"trial_{number:03d}"
+
+
 def trial_run_name(trial) -> str:
     """``trial_007`` for Optuna trial 7 (the number the searcher put in the Tune config), else the Tune id."""
     number = (trial.config or {}).get(NUMBER_KEY)
-    return f"trial_{number:03d}" if isinstance(number, int) else f"trial_{trial.trial_id}"
+    return _run_name(number) if isinstance(number, int) else f"trial_{trial.trial_id}"
 
 
 def _fail_reason(trial) -> str:
@@ -60,6 +66,7 @@ class TrackingCallback(tune.Callback):
         self._tracker = self._manifest = None
         self._rows: dict[str, TrialRow] = {}  # Tune trial id -> the trial's row as MLflow holds it
         self._dirty, self._reported_at = False, 0.0
+        self._progress: list | None = None
 
     def __getstate__(self):
         return {"study_dir": self.study_dir}
@@ -81,6 +88,8 @@ class TrackingCallback(tune.Callback):
         self._tracker = StudyTracker(self._manifest.tracking_uri, self._manifest.name)
         if self._tracker.find_parent() is not None:
             self._rows = {row.tags.get("trial_key", row.run_id): row for row in self._tracker.trials()}
+            # what the parent run holds already: a trial re-reported after a resume adds no point
+            self._progress = progress_metrics(self._rows.values(), self._manifest.hypervolume_reference)
 
     def setup(self, **info) -> None:
         self.open()
@@ -97,6 +106,8 @@ class TrackingCallback(tune.Callback):
         tags = {"out_dir": str(self.layout.trials_dir / key), "tune_trial_id": key}
         if NUMBER_KEY in trial.config:
             tags["optuna_trial_number"] = str(trial.config[NUMBER_KEY])
+        if PHASE1_SOURCE_KEY in trial.config:  # a branching child: the trial that trained its phase 1
+            tags["phase1_source"] = _run_name(trial.config[PHASE1_SOURCE_KEY])
         params = trial_params(trial.config)
         run_id = self._tracker.trial_run(key, trial_run_name(trial), params, tags=tags)
         row = self._rows.get(key)
@@ -126,6 +137,14 @@ class TrackingCallback(tune.Callback):
         row.state = outcome.state
         row.metrics.update(metrics)
         self._dirty = True
+        self._log_progress()
+
+    def _log_progress(self) -> None:
+        """The study's hypervolume against epochs trained (search.hypervolume), when it changed."""
+        progress = progress_metrics(self._rows.values(), self._manifest.hypervolume_reference)
+        if progress != self._progress:  # a trial re-reported after a resume changes nothing
+            self._tracker.log_parent_metrics(progress)
+            self._progress = progress
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._finish(trial, errored=False)

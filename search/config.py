@@ -9,6 +9,7 @@ seeds = 1                 # seeds per trial: it reports the median over them eve
 sampler = "tpe"           # "tpe" | "nsga2" | "random" (Optuna, seeded with `seed`)
 seed = 0                  # the sampler's seed
 objectives = [{ metric = "val_accuracy", mode = "max" }, { metric = "val_n_s", mode = "min" }]
+reference_n_s = 5.0       # the hypervolume's reference N_S (search.hypervolume); its accuracy is chance
 [search.resources]        # per trial; torch uses `cpus` threads in the trial
 cpus = 1
 gpus = 0.0                # fractional GPUs (0.25 = four trials share a GPU); needs [train] device = "cuda"
@@ -17,6 +18,8 @@ gpus = 0.0                # fractional GPUs (0.25 = four trials share a GPU); ne
 "schedule.phase1.loss" = { type = "categorical", choices = ["L_A", "L"] }
 # optional, before the tables: start_points = [{ "loss.alpha" = 3.5e-3, "schedule.phase1.loss" = "L_A" }]
 [search.pruning]          # see search.pruning.PruningConfig
+[search.early_stopping]   # multi-objective successive halving, see search.rungs.EarlyStoppingConfig
+[search.branching]        # phase2_children = M trials share each phase-1 setting, see search.branching
 [search.storage]
 root = ""                 # study state: <root>/<name>/ ; "" = <cwd>/snn-studies
 optuna = ""               # Optuna storage URL; "" = sqlite:///<root>/<name>/optuna.db
@@ -29,8 +32,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from search.branching import BranchingConfig
+from search.hypervolume import DEFAULT_REFERENCE_N_S
 from search.objectives import DEFAULT_OBJECTIVES, OBJECTIVE_METRICS, Objective
 from search.pruning import PruningConfig
+from search.rungs import EarlyStoppingConfig
 from search.space import ParamSpec, parse_points, parse_space
 from snn import validation as v
 from snn.errors import UserError
@@ -40,7 +46,7 @@ __all__ = ["Resources", "StorageConfig", "SearchConfig", "SAMPLERS"]
 # name in [search] sampler -> the optuna.samplers class (named, not imported: this module stays free of Optuna)
 SAMPLERS = {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "random": "RandomSampler"}
 _TOP_KEYS = ("trials", "concurrency", "max_retries", "sampler", "seed", "seeds", "objectives", "start_points",
-             "resources", "space", "pruning", "storage")
+             "resources", "space", "pruning", "storage", "reference_n_s", "early_stopping", "branching")
 
 
 def _table(value: Any, key: str, known: tuple[str, ...]) -> dict:
@@ -117,6 +123,9 @@ class SearchConfig:
     pruning: PruningConfig = field(default_factory=PruningConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     start_points: tuple[dict[str, Any], ...] = ()
+    reference_n_s: float = DEFAULT_REFERENCE_N_S
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    branching: BranchingConfig = field(default_factory=BranchingConfig)
 
     @classmethod
     def from_dict(cls, table: Any, *, train: Any = None, prefix: str = "search") -> "SearchConfig":
@@ -144,6 +153,10 @@ class SearchConfig:
             pruning=PruningConfig.from_dict(table.get("pruning"), f"{prefix}.pruning"),
             storage=StorageConfig.from_dict(table.get("storage"), f"{prefix}.storage"),
             start_points=tuple(parse_points(table.get("start_points"), space, f"{prefix}.start_points")),
+            reference_n_s=v.number(table.get("reference_n_s", DEFAULT_REFERENCE_N_S), f"{prefix}.reference_n_s", min=0,
+                                   min_open=True, fix="spikes per neuron beyond which a trial adds no hypervolume"),
+            early_stopping=EarlyStoppingConfig.from_dict(table.get("early_stopping"), f"{prefix}.early_stopping"),
+            branching=BranchingConfig.from_dict(table.get("branching"), f"{prefix}.branching"),
         )
         if len(config.start_points) > config.trials:
             raise v.invalid(f"{prefix}.start_points", f"list at most as many points as {prefix}.trials = {config.trials}",
@@ -160,6 +173,8 @@ class SearchConfig:
                     train.with_overrides({key: value})
                 except UserError as error:
                     raise UserError(f"{prefix}.space.{key}: {spec.describe()} is not valid for train.{key}: {error}") from None
+        self.early_stopping.check_epochs(train.schedule.epochs, f"{prefix}.early_stopping")
+        self.branching.check(self.space, train, self.trials, len(self.start_points), f"{prefix}.branching")
         device, gpus = str(getattr(train, "device", "cpu")), self.resources.gpus
         if gpus > 0 and not device.startswith("cuda"):
             raise v.invalid(f"{prefix}.resources.gpus", f"be 0 with train.device = {device!r} (it reserves GPUs the trials "

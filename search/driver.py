@@ -40,13 +40,16 @@ def _trial_dirname(trial) -> str:
 def _tuner(study, settings: SearchConfig, layout: StudyLayout, manifest: StudyManifest, resume: bool):
     from ray import tune
 
+    from search.scheduler import make_scheduler
     from search.searcher import make_searcher
     from search.trainable import run_trial
 
+    halving = settings.early_stopping
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, base_train=resolved_train(study), pruning=vars(settings.pruning),
                              study_dir=str(layout.dir), threads=settings.resources.threads,
-                             gpus=settings.resources.gpus, seeds=settings.seeds),
+                             gpus=settings.resources.gpus, seeds=settings.seeds,
+                             rungs=halving.rungs if halving.enabled else (), branching=settings.branching.enabled),
         {"cpu": settings.resources.cpus, "gpu": settings.resources.gpus},
     )
     if resume and tune.Tuner.can_restore(str(layout.tune_dir)):
@@ -54,7 +57,9 @@ def _tuner(study, settings: SearchConfig, layout: StudyLayout, manifest: StudyMa
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(settings, study_name=manifest.name, storage_url=manifest.optuna_storage),
+            search_alg=make_searcher(settings, study_name=manifest.name, storage_url=manifest.optuna_storage,
+                                     study_dir=str(layout.dir)),
+            scheduler=make_scheduler(settings, layout.dir, manifest.hypervolume_reference),
             num_samples=settings.trials, max_concurrent_trials=settings.concurrency,
             trial_dirname_creator=_trial_dirname, reuse_actors=False,
         ),

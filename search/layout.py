@@ -8,6 +8,8 @@
 <root>/<name>/tune/           Ray Tune's experiment (restorable) and its checkpoints
 <root>/<name>/trials/<id>/    each trial's out_dir (checkpoint.pt, metrics.json, plots)
 <root>/<name>/attempts/<id>.jsonl  one line per start of a trial: node, pid, epochs it resumed from
+<root>/<name>/rungs.jsonl     successive halving's decisions, one line per trial and rung (search.scheduler)
+<root>/<name>/branches/<n>/   phase-1 checkpoint of Optuna trial n at its switch epoch (search.branching)
 <root>/<name>/artifacts/      Pareto table, plots and summary (also logged to the parent MLflow run)
 <root>/<name>/snapshot.json   every trial row and the summary, for the read-only commands (search.snapshot)
 <root>/<name>/confirm/<trial>/seed<S>/  the confirmation stage's seed runs (search.confirm)
@@ -54,6 +56,8 @@ class StudyLayout:
     artifacts_dir = property(lambda self: self.dir / "artifacts")
     confirm_dir = property(lambda self: self.dir / "confirm")
     lock_file = property(lambda self: self.dir / "driver.lock")
+    rungs_file = property(lambda self: self.dir / "rungs.jsonl")
+    branches_dir = property(lambda self: self.dir / "branches")
 
     @property
     def default_optuna_storage(self) -> str:

@@ -26,6 +26,8 @@ class StudyManifest:
     objectives: tuple[Objective, ...]
     trials: int
     parent_params: dict[str, str] = field(default_factory=dict)
+    # (chance accuracy, [search] reference_n_s) for a study with the two default objectives (search.hypervolume)
+    hypervolume_reference: tuple[float, float] | None = None
     experiment_id: str | None = None  # known once the driver opened the MLflow experiment
     parent_run_id: str | None = None
 
@@ -43,6 +45,8 @@ class StudyManifest:
         # Studies made before study_dir was recorded: accept them where they are.
         known.setdefault("study_dir", "")
         known["objectives"] = tuple(Objective.from_dicts(data["objectives"]))
+        if known.get("hypervolume_reference") is not None:
+            known["hypervolume_reference"] = tuple(known["hypervolume_reference"])
         return cls(**known)
 
     @classmethod

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from search.objectives import Objective, split_metrics
 
-__all__ = ["FINAL_KEY", "PRUNED_KEY", "PRUNE_REASON_KEY", "NUMBER_KEY", "EPOCH_KEYS", "FINAL_COUNTS",
+__all__ = ["FINAL_KEY", "PRUNED_KEY", "PRUNE_REASON_KEY", "NUMBER_KEY", "PHASE1_SOURCE_KEY", "EPOCH_KEYS", "FINAL_COUNTS",
            "COMPLETE", "PRUNED", "FAILED", "RUNNING", "INTERRUPTED", "TRIAL_STATES", "FINISHED_STATES",
            "Outcome", "classify", "epoch_result", "epoch_metrics", "final_metrics_of", "trial_params"]
 
@@ -30,10 +30,12 @@ FINAL_KEY = "is_final"  # marks a trial's last report (it carries the final_* me
 PRUNED_KEY = "pruned"
 PRUNE_REASON_KEY = "prune_reason"
 NUMBER_KEY = "optuna_trial"  # put in the Tune config by the searcher (Optuna's trial number); not a train field
+PHASE1_SOURCE_KEY = "phase1_source"  # in a branching child's Tune config: its parent's Optuna number (search.branching)
 # Reported every epoch besides the val_* metrics; logged to MLflow at step = epoch.
 EPOCH_KEYS = ("epoch", "phase", "lr", "train_loss", "epoch_seconds", "train_spike_overflows")
 # Counts in the final report, logged to MLflow with the final_* metrics.
-FINAL_COUNTS = ("epochs_run", "epochs_planned", "epochs_saved", "spike_overflows")
+# A branching child counts only its own epochs; epochs_inherited = those of its parent's phase 1 it starts from.
+FINAL_COUNTS = ("epochs_run", "epochs_planned", "epochs_saved", "epochs_inherited", "spike_overflows")
 
 COMPLETE, PRUNED, FAILED, RUNNING, INTERRUPTED = "COMPLETE", "PRUNED", "FAILED", "RUNNING", "INTERRUPTED"
 TRIAL_STATES = (RUNNING, COMPLETE, PRUNED, FAILED, INTERRUPTED)
@@ -105,4 +107,4 @@ def final_metrics_of(result: Mapping[str, Any]) -> dict[str, float]:
 
 def trial_params(config: Mapping[str, Any]) -> dict[str, Any]:
     """The sampled train overrides of a Tune trial config (without the searcher's bookkeeping)."""
-    return {k: v for k, v in config.items() if k != NUMBER_KEY}
+    return {k: v for k, v in config.items() if k not in (NUMBER_KEY, PHASE1_SOURCE_KEY)}

@@ -1,5 +1,5 @@
 """Non-dominated sorting (Deb et al.'s fast non-dominated sort): rank 1 is the Pareto front, rank 2 the front
-once rank 1 is removed, and so on.
+once rank 1 is removed, and so on; and NSGA-II's crowding distance, which orders the points of one front.
 
 Point a dominates b when a is at least as good in every objective and strictly better in one; equal points
 do not dominate each other, so duplicates share a rank. Callers pass only finite values of COMPLETE trials:
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["pareto_ranks"]
+__all__ = ["pareto_ranks", "crowding_distances"]
 
 
 def _oriented(point: Sequence[float], modes: Sequence[str]) -> list[float]:
@@ -56,3 +56,22 @@ def pareto_ranks(points: Sequence[Sequence[float]], modes: Sequence[str]) -> lis
         current, rank = following, rank + 1
     return ranks
 
+
+
+def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II's crowding distance of each point of one front (finite values): per objective, the gap between
+    its two neighbours divided by the objective's range, summed; the extreme points of any objective get
+    infinity (a front of up to two points is all extremes). Direction does not matter: only gaps count."""
+    n = len(points)
+    distances = [0.0] * n
+    if n <= 2:
+        return [math.inf] * n
+    for m in range(len(points[0])):
+        order = sorted(range(n), key=lambda i: points[i][m])
+        low, high = points[order[0]][m], points[order[-1]][m]
+        if high == low:  # no extremes in an objective the whole front shares
+            continue
+        distances[order[0]] = distances[order[-1]] = math.inf
+        for before, i, after in zip(order, order[1:], order[2:]):
+            distances[i] += (points[after][m] - points[before][m]) / (high - low)
+    return distances

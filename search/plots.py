@@ -2,7 +2,7 @@
 pruned trials (if they have values) greyed out, and, when the axes are accuracy and N_S, the paper's reported
 points for the study's dataset (SPEC.md table; test medians over 10 seeds, while the trials show validation
 values) for reference. A static PNG (matplotlib) and an interactive HTML page (plotly, hover shows
-each trial's parameters)."""
+each trial's parameters). And the hypervolume against epochs trained, of one study or several compared."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Sequence
 from search.objectives import Objective
 from search.tracking import TrialRow
 
-__all__ = ["PAPER_POINTS", "pareto_png", "pareto_figure", "pareto_html"]
+__all__ = ["PAPER_POINTS", "pareto_png", "pareto_figure", "pareto_html", "hypervolume_png"]
 
 # SPEC.md "What the paper reports": (median test accuracy in %, N_S) per loss.
 PAPER_POINTS = {
@@ -107,9 +107,12 @@ def _paper_note(ax, paper: dict[str, tuple[float, float]], xlim, ylim) -> None:
 
 
 def pareto_png(path: Path, rows: Sequence[TrialRow], objectives: Sequence[Objective], dataset: str, title: str) -> Path:
+    return _save_png(pareto_figure(rows, objectives, dataset, title), path)
+
+
+def _save_png(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    fig = pareto_figure(rows, objectives, dataset, title)
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -188,3 +191,24 @@ def pareto_html(path: Path, rows: Sequence[TrialRow], objectives: Sequence[Objec
     # include_plotlyjs=True: the page works offline (MLflow's artifact viewer, no CDN on a cluster).
     fig.write_html(path, include_plotlyjs=True, full_html=True)
     return path
+
+
+def hypervolume_png(path: Path, curves: dict[str, Sequence[tuple[int, float]]], reference, title: str) -> Path:
+    """``curves``: study (or variant) name -> [(epochs trained, hypervolume), ...]; each a step line (the
+    hypervolume holds until the next trial finishes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, points in curves.items():
+        points = sorted(points)
+        ax.step([p[0] for p in points], [p[1] for p in points], where="post", label=name, marker=".")
+    ax.set_xlabel("epochs trained (all trials, pruned ones included)")
+    ax.set_ylabel("hypervolume (accuracy x spikes/neuron)")
+    ax.set_title(title + f"\nreference: accuracy {reference[0]:.3g}, N_S {reference[1]:g}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save_png(fig, path)

@@ -72,7 +72,9 @@ class LiveProgress(tune.Callback):
         if result:
             row.update({k: result.get(k) for k in ("val_accuracy", "val_n_s", "val_ce", "val_silent_fraction_max", "phase")})
             if result.get(FINAL_KEY):
-                row["epoch"], row["overflows"] = int(result.get("epochs_run", 0)), int(result.get("spike_overflows", 0))
+                # the epoch reached (a branching child's inherited phase-1 epochs included)
+                row["epoch"] = int(result.get("epochs_run", 0)) + int(result.get("epochs_inherited", 0))
+                row["overflows"] = int(result.get("spike_overflows", 0))
             elif "epoch" in result:
                 row["epoch"] = int(result["epoch"]) + 1
                 row["overflows"] = row.get("overflows", 0) + int(result.get("train_spike_overflows") or 0) \

@@ -10,6 +10,10 @@ Recovery: Tune saves this searcher with its snapshot (:meth:`save`: which Tune t
 number, the sampler with its random state). Optuna trials asked for after that snapshot (a driver killed in
 between) are still RUNNING in the storage but unknown to the restored searcher: *orphans*. The next trials
 Tune asks for adopt them (same number, same parameters), so the study keeps exactly its planned trials.
+
+Branching (search.branching): which trial comes next is planned from the Optuna study and the branch folders
+at each suggestion; a child is asked with its parent's phase-1 values enqueued, and carries its parent's
+number in the user attribute ``phase1_source`` (and in its Tune config), so an adopted orphan keeps its role.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from typing import Any, Mapping
 from ray.tune.search import Searcher
 
 from search.config import SAMPLERS, SearchConfig
-from search.outcome import NUMBER_KEY, classify
+from search.branching import NEW_PARENT, ROLE_ATTR, Member, branch_dir, next_proposal, phase1_params
+from search.outcome import NUMBER_KEY, PHASE1_SOURCE_KEY, classify
 from search.space import to_optuna
 
 __all__ = ["StudySearcher", "make_sampler", "make_searcher", "set_trial_attr"]
@@ -50,9 +55,10 @@ def set_trial_attr(storage, study_name: str, number: int, key: str, value: str) 
 class StudySearcher(Searcher):
     """Tune trial id -> Optuna trial number, asked and told through the Optuna study ``study_name``."""
 
-    def __init__(self, settings: SearchConfig, *, study_name: str, storage_url: str):
+    def __init__(self, settings: SearchConfig, *, study_name: str, storage_url: str, study_dir: str = ""):
         super().__init__()  # several objectives: Tune's single metric/mode are not used
         self.settings, self.study_name, self.storage_url = settings, study_name, storage_url
+        self.study_dir = study_dir  # where branching parents keep their switch checkpoints
         self.sampler = make_sampler(settings.sampler, settings.seed)
         self.numbers: dict[str, int] = {}  # Tune trial id -> Optuna trial number
         self.told: set[str] = set()
@@ -102,14 +108,37 @@ class StudySearcher(Searcher):
             self._orphans = self.orphans()
         if self._orphans:
             number = self._orphans.pop(0)
-            params = next(t.params for t in self.study.get_trials(deepcopy=False) if t.number == number)
+            trial = next(t for t in self.study.get_trials(deepcopy=False) if t.number == number)
         else:
-            trial = self.study.ask(fixed_distributions=to_optuna(self.settings.space))
-            number, params = trial.number, trial.params
-        self._set_attr(number, "tune_trial_id", trial_id)
-        self.numbers[trial_id] = number
-        # Optuna's number travels in the config, so the MLflow run and the live table are named after it.
-        return {**params, NUMBER_KEY: number}
+            trial = self._ask()
+            if trial is None:
+                return None  # branching: the slot waits for a parent to reach its switch epoch
+        self._set_attr(trial.number, "tune_trial_id", trial_id)
+        self.numbers[trial_id] = trial.number
+        # Optuna's number travels in the config, so the MLflow run and the live table are named after it; a
+        # branching child's parent, from the trial's own record, so an adopted orphan keeps it.
+        role = {PHASE1_SOURCE_KEY: trial.user_attrs[ROLE_ATTR]} if ROLE_ATTR in trial.user_attrs else {}
+        return {**trial.params, NUMBER_KEY: trial.number, **role}
+
+    def _ask(self):
+        """The next Optuna trial, or None when branching says to wait (search.branching.next_proposal)."""
+        import optuna
+
+        distributions = to_optuna(self.settings.space)
+        plan = self.settings.branching
+        trials = self.study.get_trials(deepcopy=False)
+        # Start points (and a child enqueued by a driver killed before asking for it) go first, as they are.
+        if not plan.enabled or any(t.state == optuna.trial.TrialState.WAITING for t in trials):
+            return self.study.ask(fixed_distributions=distributions)
+        members = [Member(t.number, t.user_attrs.get(ROLE_ATTR), t.state.is_finished()) for t in trials]
+        pick = next_proposal(members, self.settings.trials, plan.phase2_children,
+                             lambda number: branch_dir(self.study_dir, number).exists())
+        if pick is None:
+            return None
+        if pick != NEW_PARENT:
+            parent = next(t for t in trials if t.number == pick)
+            self.study.enqueue_trial(phase1_params(parent.params), user_attrs={ROLE_ATTR: pick})
+        return self.study.ask(fixed_distributions=distributions)
 
     def on_trial_complete(self, trial_id: str, result: Mapping[str, Any] | None = None, error: bool = False) -> None:
         import optuna
@@ -136,6 +165,6 @@ class StudySearcher(Searcher):
         self._study, self._orphans = None, None
 
 
-def make_searcher(settings: SearchConfig, *, study_name: str, storage_url: str) -> StudySearcher:
+def make_searcher(settings: SearchConfig, *, study_name: str, storage_url: str, study_dir: str = "") -> StudySearcher:
     """A seeded searcher whose Optuna study lives in ``storage_url`` (a resumed study keeps its history)."""
-    return StudySearcher(settings, study_name=study_name, storage_url=storage_url)
+    return StudySearcher(settings, study_name=study_name, storage_url=storage_url, study_dir=study_dir)

@@ -18,6 +18,7 @@ from typing import Any
 from snn.errors import AlreadyExistsError, UserError
 from search import recovery
 from search.config import SearchConfig
+from search.hypervolume import reference_point
 from search.layout import StudyLayout
 from search.lock import StudyLock
 from search.manifest import StudyManifest
@@ -80,6 +81,8 @@ def _check_resumable(layout: StudyLayout, manifest: StudyManifest, study, uri: s
 
 
 def _open_study(study, settings: SearchConfig, options: RunOptions, text: str) -> tuple[StudyLayout, StudyManifest]:
+    from snn.train.config import DATASETS
+
     layout = StudyLayout.at(options.name or study.name, options.root or settings.storage.root or None)
     uri = options.tracking_uri or settings.storage.tracking_uri or None
     if layout.exists():
@@ -97,7 +100,9 @@ def _open_study(study, settings: SearchConfig, options: RunOptions, text: str) -
         tracking_uri=uri or default_tracking_uri(),
         optuna_storage=settings.storage.optuna or layout.default_optuna_storage,
         dataset=study.train.data.dataset, objectives=tuple(settings.objectives), trials=settings.trials,
-        parent_params=_parent_params(settings))
+        parent_params=_parent_params(settings),
+        hypervolume_reference=reference_point(settings.objectives, DATASETS[study.train.data.dataset][1],
+                                              settings.reference_n_s))
     layout.create(text, manifest)
     return layout, manifest
 
@@ -109,6 +114,9 @@ def _parent_params(settings: SearchConfig) -> dict[str, str]:
                   objectives=",".join(f"{o.metric}:{o.mode}" for o in settings.objectives),
                   cpus_per_trial=settings.resources.cpus, gpus_per_trial=settings.resources.gpus)
     params.update({f"pruning.{k}": v for k, v in vars(settings.pruning).items()})
+    params.update({f"early_stopping.{k}": v for k, v in vars(settings.early_stopping).items()})
+    params["reference_n_s"] = settings.reference_n_s
+    params["branching.phase2_children"] = settings.branching.phase2_children
     return {k: str(v) for k, v in params.items()}
 
 

@@ -9,7 +9,9 @@ import json
 from collections import Counter
 from typing import Any, Sequence
 
+from search.hypervolume import epochs_trained, study_hypervolume
 from search.objectives import Objective
+from search.rungs import DOMINATED
 from search.tracking import TrialRow, front
 
 __all__ = ["study_summary", "summary_json", "pareto_records", "records_csv", "optuna_states"]
@@ -59,9 +61,12 @@ def records_csv(records: Sequence[dict[str, Any]]) -> str:
 
 
 def study_summary(name: str, rows: Sequence[TrialRow], objectives: Sequence[Objective], *,
-                  optuna: dict[str, int] | None = None, planned_trials: int | None = None) -> dict[str, Any]:
+                  optuna: dict[str, int] | None = None, planned_trials: int | None = None,
+                  reference: Sequence[float] | None = None) -> dict[str, Any]:
+    """``reference``: the hypervolume's reference point (the manifest's), None when the study has none."""
     states = Counter(r.state for r in rows)
     pruned = [r for r in rows if r.state == "PRUNED"]
+    dominated = [r for r in pruned if r.tags.get("prune_reason", "").startswith(DOMINATED)]
     complete = [r for r in rows if r.state == "COMPLETE" and r.values(objectives) is not None]
     best = {}
     for i, objective in enumerate(objectives):
@@ -77,6 +82,12 @@ def study_summary(name: str, rows: Sequence[TrialRow], objectives: Sequence[Obje
         "optuna_states": optuna or {},
         "pruned": len(pruned),
         "epochs_saved_by_pruning": int(sum(r.metrics.get("epochs_saved", 0) for r in pruned)),
+        "dominated": len(dominated),  # of the pruned: stopped by successive halving
+        "epochs_saved_by_early_stopping": int(sum(r.metrics.get("epochs_saved", 0) for r in dominated)),
+        "epochs_trained": epochs_trained(rows),
+        "epochs_saved_by_branching": int(sum(r.metrics.get("epochs_inherited", 0) for r in rows)),
+        "hypervolume": study_hypervolume(rows, reference),
+        "hypervolume_reference": list(reference) if reference is not None else None,
         "prune_reasons": {r.name: r.tags.get("prune_reason", "") for r in pruned},
         "objectives": [o.to_dict() for o in objectives],
         "best": best,

@@ -142,6 +142,19 @@ class StudyTracker:
     def finish_parent(self) -> None:
         self.client.set_terminated(self.parent_run_id, "FINISHED")
 
+    def log_parent_metrics(self, metrics: Iterable[tuple[str, float, int]]) -> None:
+        """``(name, value, step)`` triples on the parent run."""
+        from mlflow.entities import Metric
+        import time
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.parent_run_id, metrics=[Metric(k, float(v), now, int(s)) for k, v, s in metrics])
+
+    def parent_metric_history(self, name: str) -> list[tuple[int, float]]:
+        """(step, value) of a parent-run metric, in the order logged."""
+        history = self.client.get_metric_history(self.parent_run_id, name)
+        return [(m.step, m.value) for m in sorted(history, key=lambda m: m.timestamp)]
+
     def log_parent_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
 

@@ -48,4 +48,4 @@ class StudyView:
 
         return study_summary(self.manifest.name, self.rows() if rows is None else rows, self.objectives,
                              optuna=optuna_states(self.manifest.optuna_storage, self.manifest.name),
-                             planned_trials=self.manifest.trials)
+                             planned_trials=self.manifest.trials, reference=self.manifest.hypervolume_reference)

@@ -113,8 +113,17 @@ def print_summary(console: Console, summary: dict[str, Any], *, tracking_uri: st
     optuna = ", ".join(f"{n} {s}" for s, n in sorted(summary["optuna_states"].items())) or "none"
     say = lambda text: console.print(text, soft_wrap=True)  # long URIs and paths stay on one line
     say(f"[bold]Study {summary['study']}[/bold]: {summary['trials']} trials ({states}); Optuna: {optuna}")
-    say(f"Pruned (network switched off): {summary['pruned']} trial(s), "
-                  f"{summary['epochs_saved_by_pruning']} epoch(s) saved")
+    dominated = summary.get("dominated", 0)
+    say(f"Pruned: {summary['pruned']} trial(s) ({summary['pruned'] - dominated} by the pruning rules, {dominated} "
+        f"dominated at a rung), {summary['epochs_saved_by_pruning']} epoch(s) saved")
+    if summary.get("epochs_saved_by_branching"):
+        say(f"Branching: {summary['epochs_saved_by_branching']} phase-1 epoch(s) reused by children")
+    if summary.get("hypervolume") is not None:
+        acc, ns = summary["hypervolume_reference"]
+        say(f"Hypervolume of the validation front: {summary['hypervolume']:.4g} after {summary['epochs_trained']} "
+            f"epoch(s) trained (reference: accuracy {acc:.3g}, N_S {ns:g})")
+    elif "epochs_trained" in summary:  # (a snapshot from before hypervolumes has neither)
+        say(f"Epochs trained: {summary['epochs_trained']}")
     for metric, best in summary["best"].items():
         say(f"Best {metric}: {format_value(metric, best['value'])} ({best['trial']})")
     records = summary["pareto_front"]

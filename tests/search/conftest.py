@@ -69,6 +69,27 @@ def edit_study(text: str, *changes: tuple[str, str]) -> str:
     return text
 
 
+def run_local_study(tmp, text: str):
+    """Runs the study ``text`` (as ``<tmp>/tiny.toml``) to its end on a fresh local Ray (loopback), with its
+    state under ``<tmp>/studies`` and MLflow in ``<tmp>/mlflow.db``; returns the StudyRun."""
+    import signal
+
+    import ray
+
+    from search.study import RunOptions, run_study
+
+    (tmp / "tiny.toml").write_text(text)
+    # Tune's run loop installs a SIGUSR1 handler and leaves it: later tests in this process expect none
+    usr1 = signal.getsignal(signal.SIGUSR1)
+    ray.init(num_cpus=2, _node_ip_address="127.0.0.2", include_dashboard=False)
+    try:
+        return run_study(tmp / "tiny.toml", RunOptions(root=str(tmp / "studies"), tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
+                                                       live=False))
+    finally:
+        ray.shutdown()
+        signal.signal(signal.SIGUSR1, usr1)
+
+
 # The demo study of the CLI tests: (final validation accuracy, N_S, state) per trial; trial_000 and trial_002
 # form the front, trial_001 is pruned.
 DEMO_TRIALS = [(0.90, 1.0, "COMPLETE"), (0.33, 0.0, "PRUNED"), (0.80, 0.5, "COMPLETE"), (0.70, 2.0, "COMPLETE")]
@@ -88,7 +109,8 @@ def build_demo_study(folder: Path) -> Path:
     layout = StudyLayout.at("demo", folder / "studies")
     layout.create(tiny_study_text(len(DEMO_TRIALS)), StudyManifest(
         "demo", str(layout.dir), "", f"sqlite:///{folder / 'mlflow.db'}", layout.default_optuna_storage, "yinyang",
-        DEFAULT_OBJECTIVES, len(DEMO_TRIALS), {"space.loss.alpha": "float[0.0001, 0.01] log"}))
+        DEFAULT_OBJECTIVES, len(DEMO_TRIALS), {"space.loss.alpha": "float[0.0001, 0.01] log"},
+        hypervolume_reference=(1 / 3, 5.0)))
     callback = TrackingCallback(str(layout.dir))
     callback.setup()
     tracker = StudyTracker(layout.manifest().tracking_uri, "demo")

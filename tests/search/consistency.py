@@ -15,8 +15,8 @@ _MLFLOW_STATE = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": "FAILED"}
 
 def assert_study_consistent(manifest: StudyManifest | dict, trials: int, *, states=("COMPLETE", "PRUNED")) -> list:
     """Exactly one MLflow run per trial (trial_000.., one per trial key), none left RUNNING, each in one of
-    ``states`` with every epoch logged exactly once (steps 0..epochs_run-1), and Optuna holding the same
-    trials in the same states. Returns the trial runs."""
+    ``states`` with every epoch it trained logged exactly once (steps 0..epochs_run-1, after the epochs a
+    branching child inherited), and Optuna holding the same trials in the same states. Returns the trial runs."""
     if isinstance(manifest, dict):  # read from a study.json
         manifest = StudyManifest.from_dict(manifest)
     client = MlflowClient(manifest.tracking_uri)
@@ -28,7 +28,8 @@ def assert_study_consistent(manifest: StudyManifest | dict, trials: int, *, stat
     for run in runs:
         assert run.data.tags["trial_state"] in states, (run.info.run_name, run.data.tags["trial_state"])
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
-        assert sorted(steps) == list(range(int(run.data.metrics["epochs_run"]))), run.info.run_name
+        first = int(run.data.metrics.get("epochs_inherited", 0))
+        assert sorted(steps) == list(range(first, first + int(run.data.metrics["epochs_run"]))), run.info.run_name
     storage = make_storage(manifest.optuna_storage)
     optuna_trials = optuna.load_study(study_name=manifest.name, storage=storage).get_trials()
     assert len(optuna_trials) == trials and all(t.state.is_finished() for t in optuna_trials)

@@ -19,7 +19,9 @@ def test_status_shows_trials_pruning_and_where_to_look(root, capsys):
     assert main(["status", "demo", "--root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "trial_001" in out and "PRUNED" in out and "switched off: layer 2" in out
-    assert "Pruned (network switched off): 1 trial(s), 2 epoch(s) saved" in out
+    assert "Pruned: 1 trial(s) (1 by the pruning rules, 0 dominated at a rung), 2 epoch(s) saved" in out
+    # the complete trials' (accuracy, N_S) dominate 0.5 x (0.8 - 1/3) + 4 x (0.9 - 1/3) = 2.5 up to (1/3, 5)
+    assert "Hypervolume of the validation front: 2.5 after 10 epoch(s) trained (reference: accuracy 0.333, N_S 5)" in out
     assert 'tags.pareto_front = "true"' in out and f"snn-search ui demo --root {root}" in out
 
 

@@ -28,6 +28,7 @@ EPOCHS_LEFT_AT_CRASH = 10
 # whole trial took 2.5 s, and the study could end before such a moment was polled (a CI failure).
 TRAIN_SAMPLES = 3000
 CLI = [sys.executable, "-c", "import sys; from search.cli import main; sys.exit(main())"]
+ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
 pytestmark = pytest.mark.slow
 
 
@@ -63,6 +64,34 @@ def crash_point(study_dir: Path, seen: dict[str, float]):
     return (states, finished, training) if finished and training else None
 
 
+def kill_driver_when(tmp_path: Path, text: str, moment, what: str, timeout: float = 240):
+    """Runs the study ``text`` with `snn-search run` in ``tmp_path`` and kills its driver with SIGKILL as soon
+    as ``moment(study_dir, seen)`` returns something (``seen``: a dict it may keep between polls); returns
+    that. Fails when the study ends first."""
+    (tmp_path / "tiny.toml").write_text(text)
+    study_dir = tmp_path / "snn-studies" / "tiny"
+    driver = subprocess.Popen([*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"], cwd=tmp_path, env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        seen: dict[str, float] = {}
+        point = wait_for(lambda: driver.poll() is None and moment(study_dir, seen)
+                         or (driver.poll() is not None and "ended"), timeout, what, interval=0.2)
+        assert point != "ended", f"the study ended before the crash:\n{driver.communicate()[0]}"
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=60)
+    finally:
+        # The killed driver's local Ray (GCS, raylet, workers) may linger in its session: stop it by pid.
+        kill_pids(session_pids(driver.pid))
+    return point
+
+
+def resume_killed(tmp_path: Path) -> None:
+    """`snn-search resume tiny` after :func:`kill_driver_when`; it must succeed."""
+    resumed = subprocess.run([*CLI, "resume", "tiny", "--no-live", "--num-cpus", "2"], cwd=tmp_path, env=ENV,
+                             capture_output=True, text=True, timeout=400, start_new_session=True)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+
 def test_a_killed_driver_is_resumed_without_reruns_or_duplicate_runs(tmp_path):
     # TRAIN_SAMPLES and EPOCHS, so that firing trials train long enough to be caught mid-run; thresholds that
     # mostly keep the network firing. The fixed threshold-100 start point is pruned after epoch 0: the trial
@@ -70,28 +99,10 @@ def test_a_killed_driver_is_resumed_without_reruns_or_duplicate_runs(tmp_path):
     text = tiny_study_text(TRIALS, epochs=EPOCHS, switch_epoch=EPOCHS // 2, train_samples=TRAIN_SAMPLES)
     text = edit_study(text, FIRING_THRESHOLDS)
     assert "choices = [1.0" in text and f"train_subset = {TRAIN_SAMPLES}" in text
-    (tmp_path / "tiny.toml").write_text(text)
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     study_dir = tmp_path / "snn-studies" / "tiny"
-    driver = subprocess.Popen([*CLI, "run", "tiny.toml", "--no-live", "--num-cpus", "2"], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        seen: dict[str, float] = {}
-        point = wait_for(lambda: driver.poll() is None and crash_point(study_dir, seen)
-                         or (driver.poll() is not None and "ended"), 240, "a finished and a running trial",
-                         interval=0.2)
-        assert point != "ended", f"the study ended before the crash:\n{driver.communicate()[0]}"
-        states, finished, training = point
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=60)
-    finally:
-        # The killed driver's local Ray (GCS, raylet, workers) may linger in its session: stop it by pid.
-        kill_pids(session_pids(driver.pid))
+    states, finished, training = kill_driver_when(tmp_path, text, crash_point, "a finished and a running trial")
     before = {k: epochs_of(study_dir / "trials" / k)[0] for k in states}
-
-    resumed = subprocess.run([*CLI, "resume", "tiny", "--no-live", "--num-cpus", "2"], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=400, start_new_session=True)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    resume_killed(tmp_path)
 
     after = {d.name: epochs_of(d) for d in (study_dir / "trials").iterdir() if d.is_dir()}
     for key in finished:  # finished before the crash: same epochs (timings included), never trained again

@@ -1,0 +1,41 @@
+"""The compute comparison's four variants of the budget study: the same trials and sampler seed, and only the
+tables that make the variant differ; and its table's figures."""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from search.budget import VARIANTS, comparison_table, variant_text
+from search.config import SearchConfig
+from snn.train import load_study
+
+STUDY = Path(__file__).resolve().parents[2] / "studies" / "yinyang-2phase-budget.toml"
+SETTINGS = dict(trials=12, seed=3, rungs=[5, 15, 45], factor=3.0, min_trials=4, children=3)
+
+
+def test_each_variant_is_the_budget_study_with_its_tables_and_the_same_trials_and_seed():
+    base = load_study(STUDY)
+    configs = {}
+    for variant in VARIANTS:
+        raw = tomllib.loads(variant_text(STUDY.read_text(), variant, **SETTINGS))
+        assert raw["train"] == base.raw["train"]  # the [train] seed is not the sampler's
+        configs[variant] = SearchConfig.from_dict(raw["search"], train=base.train)
+    assert {(c.trials, c.seed) for c in configs.values()} == {(12, 3)}
+    assert [(c.early_stopping.enabled, c.branching.phase2_children) for c in configs.values()] == \
+           [(False, 1), (True, 1), (False, 3), (True, 3)]
+    assert configs["both"].early_stopping.rungs == (5, 15, 45)
+    with pytest.raises(ValueError, match="must leave"):
+        variant_text(variant_text(STUDY.read_text(), "both", **SETTINGS), "both", **SETTINGS)
+
+
+def test_the_table_gives_the_epochs_each_variant_took_to_reach_the_baselines_final_hypervolume():
+    def result(hv, curve):
+        summary = {"states": {"COMPLETE": 3}, "pruned": 1, "dominated": 0, "epochs_trained": curve[-1][0],
+                   "epochs_saved_by_early_stopping": 0, "epochs_saved_by_branching": 0, "hypervolume": hv}
+        return {"summary": summary, "wall_s": 60.0, "curve": curve}
+
+    table = comparison_table({"baseline": result(2.0, [(10, 1.0), (30, 2.0)]), "both": result(2.1, [(5, 1.5), (12, 2.1)])})
+    rows = table.splitlines()
+    assert rows[2].endswith("| 2.0000 | 2.0000 | 30 |")
+    assert rows[3].endswith("| 2.1000 | 1.0000 | 12 |")  # after 12 epochs the baseline stood at 1.0
