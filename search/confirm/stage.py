@@ -10,6 +10,7 @@ every setting keeps its one confirmed MLflow run. A setting is recorded as soon 
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,7 +133,7 @@ class _Confirmation:
         import ray
 
         from search.confirm.runner import run_seed_runs
-        from search.interrupts import Interrupted, Interrupts
+        from search.interrupts import Interrupts
         from search.runtime import prepare_environment, start_ray, warm_kernels
 
         def finished(run, error: str | None) -> None:
@@ -154,8 +155,10 @@ class _Confirmation:
                 started = start_ray(self.options.address, self.manifest.tracking_uri, self.options.num_cpus)
                 interrupts.install()  # after Ray's own SIGTERM handler
                 run_seed_runs(todo, self.settings, self.layout.dir, self.display, finished)
-            except Interrupted as stop:
-                return stop.signum
+            except KeyboardInterrupt as stop:
+                # Ours (Interrupted) or Ray's: a signal inside ray.wait runs our handler, then Ray raises its own
+                # KeyboardInterrupt over it; either way the first signal received is the one to report.
+                return interrupts.received or getattr(stop, "signum", signal.SIGINT)
             finally:
                 if started:
                     ray.shutdown()

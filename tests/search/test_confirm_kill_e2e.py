@@ -1,5 +1,5 @@
-"""`snn-search confirm` killed with SIGKILL while its seed runs train, then run again: seed runs that had
-finished are reused untouched, unfinished ones continue from their checkpoints (no epoch trained twice), the
+"""`snn-search confirm` killed with SIGKILL (or stopped with Ctrl-C: exit 130, no traceback, the command to
+continue) while its seed runs train, then run again: seed runs that had finished are reused untouched, unfinished ones continue from their checkpoints (no epoch trained twice), the
 setting ends with exactly one confirmed MLflow run, and nothing is left RUNNING."""
 
 import os
@@ -34,7 +34,8 @@ def kill_point(confirm_dir: Path):
     return (finished, training) if finished and training else None
 
 
-def test_a_killed_confirmation_continues_without_training_anything_twice(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_a_stopped_confirmation_continues_without_training_anything_twice(tmp_path, stop):
     # Two trials: the paper's setting (COMPLETE, the front) and the silent threshold-100 one (PRUNED).
     (tmp_path / "tiny.toml").write_text(tiny_study_text(2, epochs=EPOCHS, switch_epoch=EPOCHS // 2, train_samples=TRAIN_SAMPLES))
     ray.init(num_cpus=2, _node_ip_address="127.0.0.2", include_dashboard=False)
@@ -52,8 +53,11 @@ def test_a_killed_confirmation_continues_without_training_anything_twice(tmp_pat
         point = wait_for(lambda: driver.poll() is None and kill_point(confirm_dir) or (driver.poll() is not None and "ended"),
                          240, "a finished and a training seed run", interval=0.2)
         assert point != "ended", f"the confirmation ended before the kill:\n{driver.communicate()[0]}"
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=60)
+        os.kill(driver.pid, stop)
+        output = driver.communicate(timeout=120)[0]
+        if stop == signal.SIGINT:
+            assert driver.returncode == 130, output
+            assert "Traceback" not in output and "interrupted; continue with: snn-search confirm tiny" in output, output
     finally:
         kill_pids(session_pids(driver.pid))  # its local Ray and the workers still training
     finished, _ = point
