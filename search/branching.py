@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from search.layout import StudyLayout
+from search.outcome import PHASE1_SOURCE_KEY
 from snn import validation as v
 
 __all__ = ["BranchingConfig", "Member", "NEW_PARENT", "next_proposal", "branch_dir", "keep_branch", "branch_runs",
            "phase1_params", "ROLE_ATTR"]
 
 NEW_PARENT = "new parent"
-ROLE_ATTR = "phase1_source"  # Optuna user attribute of a child: its parent's number
+ROLE_ATTR = PHASE1_SOURCE_KEY  # Optuna user attribute of a child: its parent's number (the Tune config key too)
 
 
 @dataclass(frozen=True)

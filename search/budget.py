@@ -20,6 +20,8 @@ import re
 import time
 from pathlib import Path
 
+from search.outcome import FINISHED_STATES
+
 __all__ = ["VARIANTS", "variant_text", "run_variants", "read_back", "comparison_table", "main"]
 
 VARIANTS = ("baseline", "halving", "branching", "both")
@@ -62,7 +64,7 @@ def run_variants(study_file: Path, root: Path, variants, *, tag: str = "", **set
         path, timing = root / f"{name}.toml", root / f"{name}.time.json"
         path.write_text(variant_text(study_file.read_text(), variant, **settings))
         done = read_back(root, name)
-        if done and timing.exists() and set(done["summary"]["states"]) <= {"COMPLETE", "PRUNED", "FAILED"} \
+        if done and timing.exists() and set(done["summary"]["states"]) <= set(FINISHED_STATES) \
                 and done["summary"]["trials"] == settings["trials"]:
             results[variant] = {**done, "wall_s": json.loads(timing.read_text())["wall_s"]}
             print(f"== {variant}: finished before ({name})", flush=True)

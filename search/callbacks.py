@@ -107,7 +107,7 @@ class TrackingCallback(tune.Callback):
         if NUMBER_KEY in trial.config:
             tags["optuna_trial_number"] = str(trial.config[NUMBER_KEY])
         if PHASE1_SOURCE_KEY in trial.config:  # a branching child: the trial that trained its phase 1
-            tags["phase1_source"] = _run_name(trial.config[PHASE1_SOURCE_KEY])
+            tags[PHASE1_SOURCE_KEY] = _run_name(trial.config[PHASE1_SOURCE_KEY])
         params = trial_params(trial.config)
         run_id = self._tracker.trial_run(key, trial_run_name(trial), params, tags=tags)
         row = self._rows.get(key)

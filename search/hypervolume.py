@@ -18,12 +18,12 @@ import math
 from typing import Iterable, Sequence
 
 from search.objectives import DEFAULT_OBJECTIVES, Objective
+from search.outcome import COMPLETE, FINISHED_STATES
 
 __all__ = ["DEFAULT_REFERENCE_N_S", "hypervolume_2d", "reference_point", "reference_box", "front_points",
            "study_hypervolume", "epochs_trained", "progress_metrics"]
 
 DEFAULT_REFERENCE_N_S = 5.0  # spikes per neuron: about 3x what the paper's untrained Yin-Yang network fires
-ACCURACY, N_S = (o.final_metric for o in DEFAULT_OBJECTIVES)
 
 
 def hypervolume_2d(points: Iterable[Sequence[float]], reference: Sequence[float]) -> float:
@@ -58,11 +58,9 @@ def reference_box(objectives: Sequence[Objective], reference: Sequence[float] | 
 
 def front_points(rows) -> list[tuple[float, float]]:
     """(final_val_accuracy, final_val_n_s) of the COMPLETE trials among ``rows`` (search.tracking.TrialRow)."""
-    points = []
-    for row in rows:
-        if row.state == "COMPLETE" and ACCURACY in row.metrics and N_S in row.metrics:
-            points.append((float(row.metrics[ACCURACY]), float(row.metrics[N_S])))
-    return points
+    return [(accuracy, n_s) for row in rows
+            if row.state == COMPLETE and (values := row.values(DEFAULT_OBJECTIVES)) is not None
+            for accuracy, n_s in [values]]
 
 
 def study_hypervolume(rows, reference: Sequence[float] | None) -> float | None:
@@ -71,14 +69,14 @@ def study_hypervolume(rows, reference: Sequence[float] | None) -> float | None:
 
 def epochs_trained(rows) -> int:
     """Epochs the finished trials among ``rows`` trained themselves (their ``epochs_run``), in every state."""
-    return int(sum(row.metrics.get("epochs_run", 0) for row in rows if row.state in ("COMPLETE", "PRUNED", "FAILED")))
+    return int(sum(row.metrics.get("epochs_run", 0) for row in rows if row.state in FINISHED_STATES))
 
 
 def progress_metrics(rows, reference: Sequence[float] | None) -> list[tuple[str, float, int]]:
     """(metric, value, step) for the parent run after a trial finished: ``epochs_trained`` at step = trials
     finished, and ``hypervolume`` at step = epochs trained (when the study has a reference point)."""
     rows = list(rows)
-    finished = sum(row.state in ("COMPLETE", "PRUNED", "FAILED") for row in rows)
+    finished = sum(row.state in FINISHED_STATES for row in rows)
     epochs = epochs_trained(rows)
     metrics = [("epochs_trained", float(epochs), finished)]
     if reference is not None:

@@ -63,8 +63,9 @@ def run_seed_runs(runs: Sequence, settings: SearchConfig, study_dir: Path, displ
                                     settings.resources.threads, settings.resources.gpus)] = run
                 display.started(run)
             ready, _ = ray.wait(list(running), num_returns=len(running), timeout=POLL_S)
-            for run in running.values():
-                display.advanced(run, epochs_done(run))
+            if display.live:  # epochs_done reads each run's metrics.json: only for the live bars
+                for run in running.values():
+                    display.advanced(run, epochs_done(run))
             for ref in ready:
                 run = running.pop(ref)
                 try:
