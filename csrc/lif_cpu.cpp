@@ -22,8 +22,7 @@ void check_cpu_inputs(const at::Tensor& input_times, const at::Tensor& weight) {
                     "expected input_times [batch, n_in, k_in] and weight [n_out, n_in], got ",
                     input_times.sizes(), " and ", weight.sizes());
   TORCH_CHECK_VALUE(input_times.scalar_type() == weight.scalar_type(), "input_times and weight dtypes differ");
-  TORCH_CHECK_VALUE(input_times.size(1) * input_times.size(2) < (int64_t(1) << 31),
-                    "n_in * k_in must be < 2^31, got ", input_times.size(1) * input_times.size(2));
+  cpu::check_input_slots(input_times);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward_cpu(const at::Tensor& input_times,

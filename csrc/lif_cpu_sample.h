@@ -15,6 +15,12 @@
 namespace snn {
 namespace cpu {
 
+// Input spikes are numbered by int32 slots (n_in * k_in of them): refused before any is numbered.
+inline void check_input_slots(const at::Tensor& input_times) {
+  TORCH_CHECK_VALUE(input_times.size(1) * input_times.size(2) < (int64_t(1) << 31),
+                    "n_in * k_in must be < 2^31, got ", input_times.size(1) * input_times.size(2));
+}
+
 template <typename T>
 struct InputEvent {
   T time;

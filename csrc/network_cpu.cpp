@@ -24,8 +24,7 @@ void check_network(const at::Tensor& input_times, at::TensorList weights, at::In
                     "need one weight and one max_spikes per layer, got ", weights.size(), " weights and ",
                     max_spikes.size(), " max_spikes");
   TORCH_CHECK_VALUE(input_times.dim() == 3, "input_times must be [batch, n_in, k_in], got ", input_times.sizes());
-  TORCH_CHECK_VALUE(input_times.size(1) * input_times.size(2) < (int64_t(1) << 31),
-                    "n_in * k_in must be < 2^31, got ", input_times.size(1) * input_times.size(2));
+  cpu::check_input_slots(input_times);
   int64_t n_in = input_times.size(1);
   for (size_t l = 0; l < weights.size(); ++l) {
     TORCH_CHECK_VALUE(weights[l].dim() == 2 && weights[l].size(1) == n_in, "weights[", l, "] must be [n_out, ",
@@ -153,7 +152,7 @@ cpu::SampleOutputs<T> rows_of(int64_t b, const cpu::Stack& s, const Outputs& out
   return rows;
 }
 
-// A worker's scratch, kept by its thread from call to call (OpenMP's threads live as long as the process).
+// A worker's scratch, kept by its thread from call to call (the worker pool's threads, csrc/workers.h, live as long as the process).
 template <typename T>
 cpu::SampleScratch<T>& thread_scratch(const cpu::Stack& s) {
   thread_local cpu::SampleScratch<T> scratch;

@@ -1,6 +1,6 @@
 // The operators, declared once. Device implementations register under them: lif_cpu.cpp, network_cpu.cpp and
-// loss_cpu.cpp (CPU, all six) and lif_cuda.cpp (CUDA: lif_forward, lif_backward). Autograd and fake-tensor
-// support are registered in Python (snn/_ops.py).
+// loss_cpu.cpp (CPU, all six) and lif_cuda.cpp (CUDA: lif_forward, lif_backward). Autograd is registered in
+// C++ (autograd.cpp), the fake-tensor kernels in Python (snn/_ops.py).
 #include <torch/library.h>
 
 TORCH_LIBRARY(snn, m) {

@@ -27,8 +27,8 @@ OPERATORS = {
     "cpu": ("lif_forward", "lif_backward", "network_forward", "network_backward", "network_forward_loss", "spike_loss"),
     "cuda": ("lif_forward", "lif_backward"),
 }
-# -fopenmp: at::parallel_for is OpenMP in torch's headers; -march=native: the kernel is built on the machine
-# that runs it (first use), so it may use that CPU's vector units.
+# -fopenmp: for the `#pragma omp simd` loops (the kernels' threads are csrc/workers.h's, not OpenMP's);
+# -march=native: the kernel is built on the machine that runs it (first use), so it may use that CPU's vector units.
 _CFLAGS = ["-O3", "-march=native", "-fopenmp"]
 _lock = threading.Lock()
 _loaded: set[str] = set()

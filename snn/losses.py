@@ -186,7 +186,7 @@ class LossFunction:
     def __call__(self, layer_times, labels) -> torch.Tensor:
         if _fused_available(layer_times, labels):
             params = (*self.kernel_arguments(sum(t.shape[1] for t in layer_times)), self.t_end)
-            from snn import _ops  # registers the operator's autograd formula
+            from snn import _ops  # the operator's Python entry point (loads the kernels on first use)
 
             return _ops.spike_loss(list(layer_times), labels, *params)[0]
         kw = dict(alpha=self.alpha, tau_0=self.tau_0, tau_1=self.tau_1, t_end=self.t_end)

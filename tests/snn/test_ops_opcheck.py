@@ -30,6 +30,11 @@ def test_every_operator_of_the_kernel_table_is_checked_here_or_in_test_lif_opche
     checked = {"lif_forward", "lif_backward", "network_forward", "network_backward", "network_forward_loss", "spike_loss"}
     assert set(OPERATORS["cpu"]) == checked
     assert set(OPERATORS["cuda"]) <= checked
+    # The table against what the loaded library registered (has_kernel trusts the table): every snn operator is
+    # in it, and each one listed for the CPU has a CPU kernel.
+    registered = {n.removeprefix("snn::") for n in torch._C._dispatch_get_all_op_names() if n.startswith("snn::")}
+    assert registered == checked
+    assert all(torch._C._dispatch_has_kernel_for_dispatch_key(f"snn::{op}", "CPU") for op in OPERATORS["cpu"])
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
