@@ -268,12 +268,17 @@ class StudyTracker:
         and in ``rows``; pruned, failed and running trials are never ranked."""
         for row, wanted in zip(rows, pareto_tags(rows, objectives)):
             for key, value in wanted.items():
-                if row.tags.get(key) != value:
-                    self.client.set_tag(row.run_id, key, value)
-                    row.tags[key] = value
+                self.set_row_tag(row, key, value)
             if "pareto_rank" not in wanted and "pareto_rank" in row.tags:
                 self.client.delete_tag(row.run_id, "pareto_rank")
                 del row.tags["pareto_rank"]
+
+    def set_row_tag(self, row: TrialRow, key: str, value: str) -> None:
+        """Sets a run's tag in the store and in ``row``, only where it differs (a study's tags are re-derived
+        at every trial's end: unchanged ones cost no write)."""
+        if row.tags.get(key) != value:
+            self.client.set_tag(row.run_id, key, value)
+            row.tags[key] = value
 
     def show_in_ui(self, objectives: Sequence[Objective], param_keys: Sequence[str]) -> None:
         """Tags the experiment so that the MLflow UI opens on the study's trials (search.mlflow_view); only

@@ -114,10 +114,7 @@ def tag_confirmed_front(tracker: StudyTracker, objectives: Sequence[Objective]) 
     ranks = pareto_ranks([_medians(row, objectives) for row in ranked], [o.mode for o in objectives])
     front = {row.run_id for row, rank in zip(ranked, ranks) if rank == 1}
     for row in rows:
-        wanted = "true" if row.run_id in front else "false"
-        if row.tags.get("confirmed_front") != wanted:
-            tracker.client.set_tag(row.run_id, "confirmed_front", wanted)
-            row.tags["confirmed_front"] = wanted
+        tracker.set_row_tag(row, "confirmed_front", "true" if row.run_id in front else "false")
     return rows
 
 
