@@ -45,7 +45,7 @@ class _Section:
         return cls(**d, **({"key": key} if cls is PhaseConfig else {}))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dicts, lists and scalars (TOML- and JSON-ready)."""
+        """Plain dicts, lists and scalars (JSON-ready; a phase's unset alpha/eta is None)."""
         return _plain(self)
 
 
@@ -139,14 +139,27 @@ class LossConfig(_Section):
 
 @dataclass(frozen=True)
 class PhaseConfig(_Section):
+    """One phase's loss and learning rate. ``alpha``/``eta``, when set, replace ``[train.loss]``'s for this
+    phase only (the paper uses one pair for both phases, the default): a search can then vary phase 2's spike
+    penalty while phase 1 stays shared, which is what phase-1 branching needs to spread a front from one
+    phase-1 network."""
+
     KEY = "train.schedule.phase"
     loss: str = "L_A"
     lr: float = 5e-3
+    alpha: float | None = None  # None: [train.loss] alpha
+    eta: float | None = None  # ms; None: [train.loss] eta
     key: InitVar[str] = "train.schedule.phase"  # where this phase sits in the study file, for messages
 
     def __post_init__(self, key: str) -> None:
         _set(self, loss=c.string(self.loss, f"{key}.loss", choices=LOSS_NAMES),
-             lr=c.number(self.lr, f"{key}.lr", min=0, min_open=True))
+             lr=c.number(self.lr, f"{key}.lr", min=0, min_open=True),
+             alpha=None if self.alpha is None else c.number(self.alpha, f"{key}.alpha", min=0),
+             eta=None if self.eta is None else c.number(self.eta, f"{key}.eta", min=0))
+
+    def loss_weights(self, loss: LossConfig) -> tuple[float, float]:
+        """``(alpha, eta)`` this phase trains with."""
+        return (loss.alpha if self.alpha is None else self.alpha, loss.eta if self.eta is None else self.eta)
 
 
 @dataclass(frozen=True)

@@ -82,10 +82,12 @@ def check_start(config: TrainConfig, out_dir: str | Path, *, resume: bool) -> No
         raise ValueError(f"cannot resume {str(out_dir)!r}: the config differs from the checkpoint's in {', '.join(changed)}")
 
 
-def training_loss(config: TrainConfig, name: str):
-    """The loss ``name`` (L_W, L or L_A) with the study's hyperparameters, as the trainer minimises it."""
-    c = config.loss
-    return make_loss(name, alpha=c.alpha, eta=c.eta, tau_0=c.tau_0, tau_1=c.tau_1, t_end=config.network.t_end,
+def training_loss(config: TrainConfig, phase: int):
+    """The loss phase ``phase`` (1 or 2) minimises, with its hyperparameters (the phase's own alpha and eta
+    where it sets them)."""
+    c, p = config.loss, config.schedule.phase(phase)
+    alpha, eta = p.loss_weights(c)
+    return make_loss(p.loss, alpha=alpha, eta=eta, tau_0=c.tau_0, tau_1=c.tau_1, t_end=config.network.t_end,
                      sp_normalization=c.sp_normalization)
 
 
@@ -204,8 +206,7 @@ def training(
             optimizer, optimizer_phase = new_optimizer(), phase
         for group in optimizer.param_groups:
             group["lr"] = lr
-        p = schedule.phase(phase)
-        loss_fn = training_loss(config, p.loss)
+        loss_fn = training_loss(config, phase)
         with console.epoch(epoch, phase, lr, n_batches) as advance:
             train_loss, overflows = _train_epoch(model, optimizer, loss_fn, train_set, config, generator, advance)
         report = EpochReport(epoch, phase, lr, train_loss, evaluate(model, validation_set, config),

@@ -22,7 +22,7 @@ def test_round_trip_through_plain_dict_and_json():
     assert json.loads(json.dumps(d)) == d
     assert TrainConfig.from_dict(d) == c
     assert d["network"]["max_spikes"] == [8, 8, 16, 16]
-    assert d["schedule"]["phase1"] == {"loss": "L_A", "lr": 5e-3}
+    assert d["schedule"]["phase1"] == {"loss": "L_A", "lr": 5e-3, "alpha": None, "eta": None}  # None: [train.loss]'s
 
 
 def test_missing_keys_take_defaults_and_ints_are_accepted_as_floats():
@@ -50,6 +50,8 @@ def test_missing_keys_take_defaults_and_ints_are_accepted_as_floats():
         ({"schedule": {"phase1": {"loss": "L_A", "lr": 0.0}}}, "train.schedule.phase1.lr must be > 0"),
         ({"schedule": {"phase2": {"loss": "LX", "lr": 1e-3}}}, "train.schedule.phase2.loss must be one of 'L_W', 'L', 'L_A', got 'LX'"),
         ({"schedule": {"phase2": {"loss": "L", "lr": 1e-3, "momentum": 0.9}}}, "unknown key train.schedule.phase2.momentum"),
+        ({"schedule": {"phase2": {"loss": "L", "lr": 1e-3, "eta": -0.1}}}, "train.schedule.phase2.eta must be >= 0, got -0.1"),
+        ({"schedule": {"phase1": {"loss": "L_A", "lr": 1e-3, "alpha": "x"}}}, "train.schedule.phase1.alpha must be a number"),
         ({"data": {"batch_size": 0}}, "train.data.batch_size must be >= 1"),
         ({"data": {"dataset": "cifar"}}, "train.data.dataset must be one of 'yinyang', 'mnist', got 'cifar'"),
         ({"data": {"dataset": "minst"}}, "got 'minst'; did you mean 'mnist'?"),

@@ -40,7 +40,8 @@ def _loss_and_counts(model, loss_fn, inputs, labels):
 @pytest.mark.parametrize("name", ["L_W", "L", "L_A"])
 def test_training_gradient_equals_finite_differences(trained, name):
     config, model, inputs, labels = trained
-    loss_fn = training_loss(config, name)  # the loss object the trainer builds for a phase with this loss
+    # the loss object the trainer builds for a phase with this loss
+    loss_fn = training_loss(config.with_overrides({"schedule.phase1.loss": name}), 1)
     params = list(model.parameters())
     for p in params:
         p.grad = None
