@@ -11,8 +11,9 @@ from tests.snn.train.test_checkpoint_resume import _assert_same_run, _weights
 
 
 def test_which_keys_the_first_phase_reads():
-    assert not reads_before_switch("schedule.phase2.lr") and not reads_before_switch("schedule.epochs")
-    for key in ("schedule.phase1.lr", "schedule.switch_epoch", "schedule.lr_decay", "loss.alpha", "seed"):
+    for key in ("schedule.phase2.lr", "schedule.phase2.eta", "schedule.phase2.alpha", "schedule.epochs"):
+        assert not reads_before_switch(key)
+    for key in ("schedule.phase1.lr", "schedule.phase1.eta", "schedule.switch_epoch", "schedule.lr_decay", "loss.alpha", "seed"):
         assert reads_before_switch(key)
     a = TrainConfig.from_dict(TINY)
     assert phase1_differences(a, a.with_overrides({"schedule.phase2.lr": 1e-3, "schedule.epochs": 5})) == []
@@ -21,7 +22,7 @@ def test_which_keys_the_first_phase_reads():
 
 def test_a_branch_at_the_switch_ends_where_its_config_trained_from_scratch_ends(tmp_path):
     parent = TrainConfig.from_dict(TINY)
-    child = parent.with_overrides({"schedule.phase2.lr": 1e-3, "schedule.phase2.loss": "L_A"})
+    child = parent.with_overrides({"schedule.phase2.lr": 1e-3, "schedule.phase2.loss": "L_A", "schedule.phase2.eta": 2.0})
     # the parent's phase 1 alone: its checkpoint is the one a study keeps at the switch
     train(parent.with_overrides({"schedule.epochs": 2}), tmp_path / "phase1", progress=False, evaluate_test=False)
     assert branch_run(tmp_path / "phase1" / "checkpoint.pt", child, tmp_path / "branch") == 2
