@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "lane_decay.h"
 #include "lif_math.h"
 
 namespace snn {
@@ -204,14 +205,7 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
         T* __restrict__ v1 = v_next;
         T* __restrict__ i1 = cur_next;
         for (int64_t block = 0; block < lanes; block += 64) {
-          uint64_t bits = 0;
-          const int64_t end = std::min(lanes, block + 64);
-          for (int64_t i = block; i < end; ++i) {
-            const T ve = membrane(v0[i], p.kappa * i0[i], em, es), ie = i0[i] * es;
-            bits |= uint64_t(crossing_possible(v0[i], i0[i], ve, ie, p)) << (i - block);
-            v1[i] = ve;
-            i1[i] = ie;
-          }
+          const uint64_t bits = decay_lanes(v0, i0, v1, i1, block, std::min(lanes, block + 64), em, es, p);
           candidates[block / 64] = bits;
           any |= bits;
         }

@@ -76,7 +76,7 @@ def _stale(name: str, sources: list[Path]) -> bool:
     if not library.exists():
         return True
     built = library.stat().st_mtime
-    headers = [*(CSRC_DIR / h for h in ("lif_math.h", "lif_cpu_sample.h", "network_sample.h", "loss_sample.h", "workers.h")), *(CSRC_DIR / h for h in ("lif_cuda.h",) if name == "snn_cuda")]
+    headers = [*(CSRC_DIR / h for h in ("lif_math.h", "lane_decay.h", "lif_cpu_sample.h", "network_sample.h", "loss_sample.h", "workers.h")), *(CSRC_DIR / h for h in ("lif_cuda.h",) if name == "snn_cuda")]
     return any(path.exists() and path.stat().st_mtime > built for path in [*sources, *headers])
 
 
