@@ -4,11 +4,13 @@ epochs trained, wall time and the hypervolume of the validation front against ep
 
     python -m search.budget studies/yinyang-2phase-budget.toml --root budget-runs --seed 0
     python -m search.budget studies/yinyang-2phase-budget.toml --root budget-runs --seed 1   # noise: another seed
+    python -m search.budget studies/yinyang-2phase-budget.toml --root budget-runs --seed 0,1,2  # and their medians
 
 Each variant is a study named ``<stem>-s<seed>[-<tag>]-<variant>`` under ``--root`` (MLflow: ``<root>/mlflow.db``); run
 again, finished variants are read back (an interrupted one is resumed), so a long comparison can be continued.
 Writes ``<root>/<stem>-s<seed>[-<tag>].md`` (the table) and ``.png`` (hypervolume against epochs trained, one curve per
-variant) and prints the table. The variants' settings are appended to the study file's text as
+variant) and prints the table; with several seeds, also ``<root>/<stem>-seeds[-<tag>].md``: each variant's final
+hypervolume and epochs as shares of the same seed's baseline, per seed and their medians (how much is noise). The variants' settings are appended to the study file's text as
 ``[search.early_stopping]`` and ``[search.branching]`` tables (the file must not have them).
 """
 
@@ -17,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import time
 from pathlib import Path
 
 from search.outcome import FINISHED_STATES
 
-__all__ = ["VARIANTS", "variant_text", "run_variants", "read_back", "comparison_table", "main"]
+__all__ = ["VARIANTS", "variant_text", "run_variants", "read_back", "comparison_table", "seeds_table", "main"]
 
 VARIANTS = ("baseline", "halving", "branching", "both")
 
@@ -131,11 +134,43 @@ def comparison_table(results: dict[str, dict], baseline: dict | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
+def seeds_table(per_seed: dict[int, dict[str, dict]]) -> str:
+    """Markdown: per variant and sampler seed, the final hypervolume and the epochs trained, each also as a share
+    of the same seed's baseline; then per variant the medians of those shares over the seeds."""
+    lines = ["| variant | sampler seed | final hypervolume | of the baseline's | epochs trained | of the baseline's |",
+             "|---|---|---|---|---|---|"]
+    shares: dict[str, list[tuple[float, float]]] = {}
+    for seed, results in sorted(per_seed.items()):
+        base = results["baseline"]["summary"]
+        for variant, r in results.items():
+            s = r["summary"]
+            share = (s["hypervolume"] / base["hypervolume"], s["epochs_trained"] / base["epochs_trained"])
+            shares.setdefault(variant, []).append(share)
+            lines.append(f"| {variant} | {seed} | {s['hypervolume']:.4f} | {share[0]:.3f} | {s['epochs_trained']} | "
+                         f"{share[1]:.0%} |")
+    for variant, values in shares.items():
+        hv, epochs = (statistics.median(v[i] for v in values) for i in (0, 1))
+        low, high = min(v[0] for v in values), max(v[0] for v in values)
+        lines.append(f"| {variant} | median of {len(values)} | | {hv:.3f} ({low:.3f}-{high:.3f}) | | {epochs:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sampler seeds like 0 or 0,1,2, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("expected at least one sampler seed, e.g. --seed 0")
+    return seeds
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m search.budget", description=__doc__.split("\n\n")[0])
     parser.add_argument("study", type=Path, help="study file (two default objectives, a phase-2 key searched)")
     parser.add_argument("--root", type=Path, default=Path("budget-runs"), help="where the studies go")
-    parser.add_argument("--seed", type=int, default=0, help="sampler seed, the same for every variant")
+    parser.add_argument("--seed", type=_seeds, default=[0], help="sampler seed, the same for every variant; "
+                        "several (0,1,2): one comparison each, then their medians")
     parser.add_argument("--trials", type=int, default=20, help="trials per variant")
     parser.add_argument("--rungs", default="5,15,45", help="successive halving's rungs (epochs)")
     parser.add_argument("--reduction-factor", type=float, default=3.0)
@@ -147,25 +182,37 @@ def main(argv=None) -> int:
     variants = [v for v in args.variants.split(",") if v]
     if unknown := set(variants) - set(VARIANTS):
         parser.error(f"--variants: unknown {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
-    results = run_variants(args.study, args.root, variants, tag=args.tag, trials=args.trials, seed=args.seed,
-                           rungs=[int(r) for r in args.rungs.split(",")], factor=args.reduction_factor,
-                           min_trials=args.min_trials, children=args.children)
-    stem = args.root / _stem(args.study, args.seed, args.tag)
+    settings = dict(trials=args.trials, rungs=[int(r) for r in args.rungs.split(",")], factor=args.reduction_factor,
+                    min_trials=args.min_trials, children=args.children)
+    per_seed = {seed: _compare(args.study, args.root, variants, args.tag, seed, settings) for seed in args.seed}
+    if len(per_seed) > 1 and all("baseline" in r for r in per_seed.values()):
+        path = args.root / f"{args.study.stem}-seeds{f'-{args.tag}' if args.tag else ''}.md"
+        path.write_text(seeds_table(per_seed))
+        print(path.read_text(), end="")
+        print(f"over the seeds: {path}")
+    return 0
+
+
+def _compare(study: Path, root: Path, variants, tag: str, seed: int, settings: dict) -> dict[str, dict]:
+    """One sampler seed's comparison: runs (or reads back) its variants, writes its table and plot; returns the
+    results with the baseline among them (read back for a tagged run that did not run one)."""
+    from search.plots import hypervolume_png
+
+    results = run_variants(study, root, variants, tag=tag, seed=seed, **settings)
+    stem = root / _stem(study, seed, tag)
     # a tagged run (more trials, say) is compared with the untagged baseline of the same seed
-    baseline = results.get("baseline") or read_back(args.root, f"{_stem(args.study, args.seed, '')}-baseline")
+    baseline = results.get("baseline") or read_back(root, f"{_stem(study, seed, '')}-baseline")
     table = comparison_table(results, baseline)
     stem.with_suffix(".md").write_text(table)
     reference = next(iter(results.values()))["summary"]["hypervolume_reference"]
-    from search.plots import hypervolume_png
-
     curves = {v: r["curve"] for v, r in results.items()}
     if baseline is not None and "baseline" not in results:
         curves = {f"baseline ({baseline['summary']['trials']} trials)": baseline["curve"], **curves}
     hypervolume_png(stem.with_suffix(".png"), curves, reference,
-                    f"{args.study.stem}, sampler seed {args.seed}: {args.trials} trials per variant")
+                    f"{study.stem}, sampler seed {seed}: {settings['trials']} trials per variant")
     print(table, end="")
     print(f"table: {stem.with_suffix('.md')}, plot: {stem.with_suffix('.png')}")
-    return 0
+    return results if baseline is None else {"baseline": baseline, **results}
 
 
 if __name__ == "__main__":

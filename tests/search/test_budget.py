@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from search.budget import VARIANTS, comparison_table, variant_text
+from search.budget import VARIANTS, comparison_table, main, seeds_table, variant_text
 from search.config import SearchConfig
 from snn.train import load_study
 
@@ -39,3 +39,25 @@ def test_the_table_gives_the_epochs_each_variant_took_to_reach_the_baselines_fin
     rows = table.splitlines()
     assert rows[2].endswith("| 2.0000 | 2.0000 | 30 |")
     assert rows[3].endswith("| 2.1000 | 1.0000 | 12 |")  # after 12 epochs the baseline stood at 1.0
+
+
+def test_several_seeds_give_each_variants_shares_of_its_own_seeds_baseline_and_their_medians():
+    def result(hv, epochs):
+        return {"summary": {"hypervolume": hv, "epochs_trained": epochs}}
+
+    table = seeds_table({
+        1: {"baseline": result(2.0, 1000), "both": result(2.2, 600)},
+        0: {"baseline": result(2.5, 800), "both": result(2.0, 400)},
+        2: {"baseline": result(2.0, 1000), "both": result(1.9, 500)},
+    })
+    rows = table.splitlines()
+    assert rows[2] == "| baseline | 0 | 2.5000 | 1.000 | 800 | 100% |"  # seeds in order
+    assert rows[3] == "| both | 0 | 2.0000 | 0.800 | 400 | 50% |"  # shares of seed 0's baseline, not another's
+    assert rows[-1] == "| both | median of 3 | | 0.950 (0.800-1.100) | | 50% |"
+
+
+@pytest.mark.parametrize("seed", ["0,x", ","])
+def test_a_bad_seed_list_is_refused_with_the_form_it_takes(seed, capsys):
+    with pytest.raises(SystemExit):
+        main([str(STUDY), "--seed", seed])
+    assert "--seed: expected" in capsys.readouterr().err
