@@ -152,7 +152,8 @@ cpu::SampleOutputs<T> rows_of(int64_t b, const cpu::Stack& s, const Outputs& out
   return rows;
 }
 
-// A worker's scratch, kept by its thread from call to call (the worker pool's threads, csrc/workers.h, live as long as the process).
+// A worker's scratch, kept by its thread from call to call (the worker pool's threads, csrc/workers.h, live
+// as long as the process).
 template <typename T>
 cpu::SampleScratch<T>& thread_scratch(const cpu::Stack& s) {
   thread_local cpu::SampleScratch<T> scratch;

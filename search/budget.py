@@ -10,8 +10,9 @@ Each variant is a study named ``<stem>-s<seed>[-<tag>]-<variant>`` under ``--roo
 again, finished variants are read back (an interrupted one is resumed), so a long comparison can be continued.
 Writes ``<root>/<stem>-s<seed>[-<tag>].md`` (the table) and ``.png`` (hypervolume against epochs trained, one curve per
 variant) and prints the table; with several seeds, also ``<root>/<stem>-seeds[-<tag>].md``: each variant's final
-hypervolume and epochs as shares of the same seed's baseline, per seed and their medians (how much is noise). The variants' settings are appended to the study file's text as
-``[search.early_stopping]`` and ``[search.branching]`` tables (the file must not have them).
+hypervolume and epochs as shares of the same seed's baseline, per seed and their medians (how much is noise). The
+variants' settings are appended to the study file's text as ``[search.early_stopping]`` and ``[search.branching]``
+tables (the file must not have them).
 """
 
 from __future__ import annotations
@@ -187,8 +188,9 @@ def main(argv=None) -> int:
     per_seed = {seed: _compare(args.study, args.root, variants, args.tag, seed, settings) for seed in args.seed}
     if len(per_seed) > 1 and all("baseline" in r for r in per_seed.values()):
         path = args.root / f"{args.study.stem}-seeds{f'-{args.tag}' if args.tag else ''}.md"
-        path.write_text(seeds_table(per_seed))
-        print(path.read_text(), end="")
+        table = seeds_table(per_seed)
+        path.write_text(table)
+        print(table, end="")
         print(f"over the seeds: {path}")
     return 0
 

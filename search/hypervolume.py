@@ -58,9 +58,8 @@ def reference_box(objectives: Sequence[Objective], reference: Sequence[float] | 
 
 def front_points(rows) -> list[tuple[float, float]]:
     """(final_val_accuracy, final_val_n_s) of the COMPLETE trials among ``rows`` (search.tracking.TrialRow)."""
-    return [(accuracy, n_s) for row in rows
-            if row.state == COMPLETE and (values := row.values(DEFAULT_OBJECTIVES)) is not None
-            for accuracy, n_s in [values]]
+    return [tuple(values) for row in rows
+            if row.state == COMPLETE and (values := row.values(DEFAULT_OBJECTIVES)) is not None]
 
 
 def study_hypervolume(rows, reference: Sequence[float] | None) -> float | None:

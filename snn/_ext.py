@@ -76,8 +76,8 @@ def _stale(name: str, sources: list[Path]) -> bool:
     if not library.exists():
         return True
     built = library.stat().st_mtime
-    headers = [*(CSRC_DIR / h for h in ("lif_math.h", "lane_decay.h", "lif_cpu_sample.h", "network_sample.h", "loss_sample.h", "workers.h")), *(CSRC_DIR / h for h in ("lif_cuda.h",) if name == "snn_cuda")]
-    return any(path.exists() and path.stat().st_mtime > built for path in [*sources, *headers])
+    # Every header, not a list of them to keep up (a CUDA-only header's change makes this say so once too often)
+    return any(path.stat().st_mtime > built for path in [*sources, *CSRC_DIR.glob("*.h")] if path.exists())
 
 
 def _build(name: str, sources: list[Path], **kwargs) -> None:

@@ -1,5 +1,6 @@
 """`snn-search confirm` killed with SIGKILL (or stopped with Ctrl-C: exit 130, no traceback, the command to
-continue) while its seed runs train, then run again: seed runs that had finished are reused untouched, unfinished ones continue from their checkpoints (no epoch trained twice), the
+continue) while its seed runs train, then run again: seed runs that had finished are reused untouched, unfinished
+ones continue from their checkpoints (no epoch trained twice), the
 setting ends with exactly one confirmed MLflow run, and nothing is left RUNNING."""
 
 import os

@@ -115,12 +115,11 @@ def test_a_phase_own_loss_weights_change_that_phase_only(tmp_path, tiny_config):
     """schedule.phase2.eta replaces [train.loss] eta after the switch: the epochs before it are bit for bit the
     default run's (so phase-1 branching may share them), the phase-2 epochs train with the other spike penalty."""
     assert tiny_config.loss.eta == 0.4 and tiny_config.schedule.switch_epoch == 2
+    other_config = tiny_config.with_overrides({"schedule.phase2.eta": 40.0})
     base = train(tiny_config, tmp_path / "base", progress=False, evaluate_test=False)
-    other = train(tiny_config.with_overrides({"schedule.phase2.eta": 40.0}), tmp_path / "other", progress=False,
-                  evaluate_test=False)
+    other = train(other_config, tmp_path / "other", progress=False, evaluate_test=False)
     assert [r.train_loss for r in other.epochs[:2]] == [r.train_loss for r in base.epochs[:2]]
     assert [r.validation for r in other.epochs[:2]] == [r.validation for r in base.epochs[:2]]
     # 100x the penalty on extra spikes: the network ends with fewer of them
     assert other.epochs[-1].validation["n_s"] < base.epochs[-1].validation["n_s"]
-    assert trainer.training_loss(other_config := tiny_config.with_overrides({"schedule.phase2.eta": 40.0}), 2).eta == 40.0
-    assert trainer.training_loss(other_config, 1).eta == 0.4
+    assert (trainer.training_loss(other_config, 1).eta, trainer.training_loss(other_config, 2).eta) == (0.4, 40.0)
