@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 from search.pareto import crowding_distances, pareto_ranks
 from snn import validation as v
 
-__all__ = ["EarlyStoppingConfig", "rung_positions", "goes_on", "DOMINATED", "dominated_reason"]
+__all__ = ["EarlyStoppingConfig", "rung_positions", "goes_on", "judge", "DOMINATED", "dominated_reason"]
 
 DOMINATED = "dominated at epoch"  # how every prune reason of successive halving begins
 
@@ -96,6 +96,14 @@ def rung_positions(points: Sequence[Sequence[float]], modes: Sequence[str], box:
 def goes_on(position: int, n: int, factor: float, min_trials: int) -> bool:
     """Whether a trial with ``position`` trials before it among ``n`` at its rung continues."""
     return n < min_trials or position < n / factor
+
+
+def judge(points: Sequence[Sequence[float]], modes: Sequence[str], box: Sequence[float] | None,
+          config: EarlyStoppingConfig) -> tuple[int, bool]:
+    """The rule for the last of ``points``, a trial reaching a rung after the others (the trials in its phase
+    that reached the rung before it): how many stand before it, and whether it goes on."""
+    position = rung_positions(points, modes, box)[-1]
+    return position, goes_on(position, len(points), config.reduction_factor, config.min_trials)
 
 
 def dominated_reason(rung: int, position: int, n: int, factor: float) -> str:

@@ -28,7 +28,7 @@ from ray.tune.schedulers import FIFOScheduler
 from search.layout import StudyLayout
 from search.objectives import Objective
 from search.outcome import FINAL_KEY, PRUNED_KEY
-from search.rungs import EarlyStoppingConfig, dominated_reason, goes_on, rung_positions
+from search.rungs import EarlyStoppingConfig, dominated_reason, judge
 
 __all__ = ["SuccessiveHalving", "RungBook", "make_scheduler", "stop_reason"]
 
@@ -98,12 +98,10 @@ class SuccessiveHalving(FIFOScheduler):
             return self._records[(trial_id, rung)]
         peers = [r for r in self._records.values() if r["rung"] == rung and r["phase"] == phase]
         points = [r["values"] for r in peers] + [list(values)]
-        position = rung_positions(points, [o.mode for o in self.objectives], self.box)[-1]
-        c = self.config
-        go = goes_on(position, len(points), c.reduction_factor, c.min_trials)
+        position, go = judge(points, [o.mode for o in self.objectives], self.box, self.config)
         record = {"trial": trial_id, "rung": rung, "phase": phase, "values": list(values), "position": position,
                   "of": len(points), "goes_on": go,
-                  "reason": "" if go else dominated_reason(rung, position, len(points), c.reduction_factor)}
+                  "reason": "" if go else dominated_reason(rung, position, len(points), self.config.reduction_factor)}
         book.append(record)
         self._records[(trial_id, rung)] = record
         return record

@@ -16,13 +16,14 @@ from search.cli.confirm import ConfirmCommand
 from snn.cli.common import build_command_parser, run_command
 from search.cli.doctor import DoctorCommand
 from search.cli.inspect import ListCommand, ParetoCommand, StatusCommand
+from search.cli.replay import ReplayCommand
 from search.cli.run import ResumeCommand, RunCommand
 from search.cli.ui import UiCommand
 
 __all__ = ["main", "build_parser", "COMMANDS", "Command", "CommandError"]
 
 COMMANDS: list[Command] = [RunCommand(), ResumeCommand(), StatusCommand(), ParetoCommand(), ListCommand(), UiCommand(), DoctorCommand(),
-                           ConfirmCommand()]
+                           ConfirmCommand(), ReplayCommand()]
 
 
 def build_parser() -> argparse.ArgumentParser:

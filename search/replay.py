@@ -1,0 +1,100 @@
+"""Successive halving replayed on a finished study: which trials a rule would have stopped, the epochs it would
+have saved and the hypervolume it would have kept, from the per-epoch validation values MLflow holds.
+
+The rule is search.rungs' own (:func:`search.rungs.judge`), applied as the driver applies it: a trial reaching a
+rung is judged against the trials that reached that rung before it and were in the same phase, in the order
+the study's trials really reached it (the time its epoch was logged). A trial the replay stops keeps the epochs
+up to its rung; every other trial keeps what it trained, and a COMPLETE one its final values. What the replay
+cannot know is how the sampler would have proposed differently after seeing fewer complete trials: with the
+same proposals, stopping can keep the front at best, never improve it. Hence a study that stopped or branched
+trials itself cannot be replayed (its curves end where its own rule ended them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from search.hypervolume import study_hypervolume
+from search.objectives import Objective
+from search.outcome import FINISHED_STATES, PHASE1_SOURCE_KEY, PRUNE_REASON_KEY, PRUNED
+from search.rungs import DOMINATED, EarlyStoppingConfig, judge
+from search.tracking import StudyTracker, TrialRow
+from snn.errors import UserError
+
+__all__ = ["TrialCurve", "ReplayResult", "read_curves", "replay"]
+
+
+@dataclass(frozen=True)
+class TrialCurve:
+    """One trial as the replay needs it: its run, and per epoch index (0 = after the first epoch) the time the
+    epoch was logged (ms), the phase and the objectives' values."""
+
+    row: TrialRow
+    logged: dict[int, int]
+    phase: dict[int, int]
+    values: dict[int, list[float]]
+
+    @property
+    def epochs(self) -> int:
+        return int(self.row.metrics.get("epochs_run", len(self.values)))
+
+    def reaches(self, rung: int) -> bool:
+        """Whether the driver judged this trial at ``rung``: it reported the rung's epoch, and not as its pruned
+        last report (a network found silent at that very epoch is pruned before any rule sees it)."""
+        return rung - 1 in self.logged and not (self.row.state == PRUNED and rung >= self.epochs)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    stopped: dict[str, int]  # run name -> the rung that stopped it
+    epochs: int
+    hypervolume: float | None
+
+
+def read_curves(tracker: StudyTracker, objectives: Sequence[Objective]) -> list[TrialCurve]:
+    """Every finished trial's curve, read from the study's MLflow store."""
+    curves = []
+    for row in tracker.trials():
+        if row.state not in FINISHED_STATES:
+            continue
+        reason = row.tags.get(PRUNE_REASON_KEY, "")
+        if reason.startswith(DOMINATED) or row.tags.get(PHASE1_SOURCE_KEY):
+            raise UserError(
+                f"trial {row.name} was {'stopped by successive halving' if reason else 'branched from a phase-1 parent'}: "
+                "a replay needs a study whose every trial trained its own schedule (no [search.early_stopping], no "
+                "[search.branching]); replay the baseline study of a comparison instead")
+        history = {key: tracker.client.get_metric_history(row.run_id, key)
+                   for key in ["phase", *dict.fromkeys(o.metric for o in objectives)]}
+        by_step = {key: {m.step: m for m in entries} for key, entries in history.items()}
+        steps = sorted(set.intersection(*(set(s) for s in by_step.values()))) if by_step else []
+        curves.append(TrialCurve(
+            row,
+            logged={s: by_step["phase"][s].timestamp for s in steps},
+            phase={s: int(by_step["phase"][s].value) for s in steps},
+            values={s: [by_step[o.metric][s].value for o in objectives] for s in steps},
+        ))
+    return curves
+
+
+def replay(curves: Sequence[TrialCurve], config: EarlyStoppingConfig, objectives: Sequence[Objective],
+           reference: Sequence[float] | None, box: Sequence[float] | None) -> ReplayResult:
+    """What successive halving with ``config`` would have done to the trials of ``curves`` (``reference``: the
+    hypervolume's reference point; ``box``: the same in objective order, as the scheduler ranks with it)."""
+    arrivals = sorted((curve.logged[rung - 1], i, rung) for i, curve in enumerate(curves)
+                      for rung in (config.rungs if config.enabled else ()) if curve.reaches(rung))
+    seen: dict[tuple[int, int], list[list[float]]] = {}  # (rung, phase) -> the values judged there so far
+    stopped: dict[int, int] = {}
+    modes = [o.mode for o in objectives]
+    for _, i, rung in arrivals:
+        if i in stopped:
+            continue
+        curve = curves[i]
+        peers = seen.setdefault((rung, curve.phase[rung - 1]), [])
+        peers.append(curve.values[rung - 1])
+        if not judge(peers, modes, box, config)[1]:
+            stopped[i] = rung
+    kept = [curve.row for i, curve in enumerate(curves) if i not in stopped]
+    epochs = sum(stopped.get(i, curve.epochs) for i, curve in enumerate(curves))
+    return ReplayResult({curves[i].row.name: rung for i, rung in stopped.items()}, epochs,
+                        study_hypervolume(kept, reference))
