@@ -166,14 +166,23 @@ void padded_transpose(const at::Tensor& weight, int64_t lanes, T* out) {
 // arrays and the candidate bits).
 constexpr int64_t kForwardState = 5;
 
+// Rows [n_out, max_spikes] of a layer's SpikeDecays, from neuron i's.
+template <typename T>
+SpikeDecays<T> neuron_rows(const SpikeDecays<T>& record, int64_t i, int64_t max_spikes) {
+  const int64_t o = i * max_spikes;
+  return {record.before + o, record.after + o, record.interval + o};
+}
+
 // One sample through one layer of n_out neurons; wt is [n_in, lanes] (padded_transpose). out_times / counts
 // must be +inf / 0 filled. With `emitted`, also appends the spikes that fit into out_times, time-sorted, as
 // the next layer's input events (slot i * max_spikes + k). With `decays`, also keeps e^{-span/tau_m} of
-// every interval between events, which backward_sample needs again.
+// every interval between events, and with `record` ([n_out, max_spikes] rows) the decays around each kept
+// spike: backward_sample needs them again.
 template <typename T>
 void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t lanes,
                     int64_t max_spikes, const LifParams<T>& params, T* state, T* out_times, T* out_currents,
-                    int64_t* counts, std::vector<InputEvent<T>>* emitted = nullptr, std::vector<T>* decays = nullptr) {
+                    int64_t* counts, std::vector<InputEvent<T>>* emitted = nullptr, std::vector<T>* decays = nullptr,
+                    const SpikeDecays<T>* record = nullptr) {
   const LifParams<T> p = params;  // a local copy cannot alias the arrays
   // The state at the current time and at the next event; the two swap roles at every event, so that the
   // neurons that do not fire need no copy.
@@ -190,12 +199,14 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
   const size_t n_events = events.size();
   size_t e = 0;
   T t_prev = T(0);
+  int32_t interval = -1;  // the intervals' index, as backward_sample counts them
   while (true) {
     const bool last = e == n_events;
     const T t_next = last ? p.t_end : events[e].time;
     const T span = t_next - t_prev;
     if (span > T(0) && e > 0) {  // before the first event the state is zero: nothing can happen
       const T em = std::exp(-span / p.tau_m), es = synaptic_decay(em, p);
+      ++interval;
       if (decays) decays->push_back(em);
       // Pass 1 (branch-free, vectorised): the state at t_next if no neuron fires, and whether it might.
       uint64_t any = 0;
@@ -220,8 +231,9 @@ void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64
           const int64_t before = counts[i];
           T* times = out_times + i * max_spikes;
           T vi = v[i], ci = cur[i];
+          const SpikeDecays<T> rows = record ? neuron_rows(*record, i, max_spikes) : SpikeDecays<T>{};
           advance_neuron(vi, ci, t_prev, span, em, es, p, max_spikes, times, out_currents + i * max_spikes,
-                         counts[i]);
+                         counts[i], record ? &rows : nullptr, interval);
           v_next[i] = vi;
           cur_next[i] = ci;
           for (int64_t k = before; emitted && k < std::min(counts[i], max_spikes); ++k) {
@@ -258,12 +270,14 @@ inline T input_time_gradient(const T* __restrict__ w, const T* __restrict__ lv, 
 // The EventProp adjoint of forward_sample, backwards through the sample's events; wt is [n_in, lanes].
 // Adds -tau_s lambda_I (dL/dW) to grad_wt [n_in, lanes] (unless null) at every input spike and, with
 // input_grad, dL/dt of each input spike to grad_in at its slot (the caller's buffer may already hold the
-// loss's own gradient for it). `decays`, if given, are forward_sample's (the same intervals, in reverse).
+// loss's own gradient for it). `decays` and `record`, if given, are forward_sample's (the same intervals, in
+// reverse; the record only with the decays).
 template <typename T>
 void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t lanes,
                      int64_t max_spikes, const T* times, const T* currents, const T* grad_times,
                      const LifParams<T>& params, bool input_grad, std::vector<T>& scratch,
-                     std::vector<int64_t>& next_spike, T* grad_in, T* grad_wt, const std::vector<T>* decays = nullptr) {
+                     std::vector<int64_t>& next_spike, T* grad_in, T* grad_wt, const std::vector<T>* decays = nullptr,
+                     const SpikeDecays<T>* record = nullptr) {
   scratch.assign(3 * lanes, T(0));
   // Disjoint slices of one buffer; __restrict__ tells the compiler so, which lets it vectorise the loops.
   const LifParams<T> p = params;  // a local copy cannot alias the arrays either
@@ -302,7 +316,9 @@ void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int6
     for (int64_t i = 0; fired > 0 && i < n_out; ++i) {
       if (next_time[i] > t_g) {
         const int64_t o = i * max_spikes;
-        adjoint_across_spikes(lv[i], li[i], next_spike[i], t_cur, t_g, times + o, currents + o, grad_times + o, p);
+        const SpikeDecays<T> rows = record && decays ? neuron_rows(*record, i, max_spikes) : SpikeDecays<T>{};
+        adjoint_across_spikes(lv[i], li[i], next_spike[i], t_cur, t_g, times + o, currents + o, grad_times + o, p,
+                              record && decays ? &rows : nullptr, int32_t(interval));
         next_time[i] = next_spike[i] >= 0 ? times[o + next_spike[i]] : -std::numeric_limits<T>::infinity();
         --fired;
       }

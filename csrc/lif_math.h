@@ -235,10 +235,23 @@ SNN_HD T adjoint_spike_jump(T lambda_v, T grad_time, T current, const LifParams<
 
 // ---- Per-neuron event walks, used as they are by the CPU kernel (lif_cpu_sample.h) and the CUDA kernel.
 
+// What the forward walk knows about each kept spike k of a neuron and the backward walk would otherwise compute
+// again with an exp: the decay e^{-d/tau_m} from the spike's anchor (the neuron's previous spike in the same
+// interval, else the interval's start) to the spike, which is the crossing search's own x, and from the spike to
+// the interval's end; and the index of the interval it fell in, so that the backward uses them only on the very
+// interval the forward found it in (rounding can put a spike within an ulp of an event on either side).
+template <typename T>
+struct SpikeDecays {
+  T* before;
+  T* after;
+  int32_t* interval;
+};
+
 // Advances one neuron by `span` from t_start, emitting every threshold crossing on the way.
 template <typename T>
 SNN_HD void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const LifParams<T>& p, int64_t max_spikes,
-                    T* times, T* currents, int64_t& count) {
+                    T* times, T* currents, int64_t& count, const SpikeDecays<T>* record = nullptr,
+                    int32_t interval = 0) {
   T v_end = membrane(v, p.kappa * cur, em, es), i_end = cur * es, x = T(1);
   T d = first_crossing(v, cur, span, v_end, i_end, em, p, x);
   T t0 = t_start, i0 = cur, em_rest = em;  // em_rest = e^{-(t_stop - t0)/tau_m}
@@ -247,13 +260,18 @@ SNN_HD void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const Li
     const T t_spike = t0 + d;
     if (!(t_spike < p.t_end) || count >= kSpikeCountCap) break;
     i0 = i0 * synaptic_decay(x, p);
+    em_rest /= x;  // e^{-(t_stop - t_spike)/tau_m} without another exp
     if (count < max_spikes) {
       times[count] = t_spike;
       currents[count] = i0;
+      if (record) {
+        record->before[count] = x;
+        record->after[count] = em_rest;
+        record->interval[count] = interval;
+      }
     }
     ++count;
     t0 = t_spike;  // restart from the reset state V = 0
-    em_rest /= x;  // e^{-(t_stop - t_spike)/tau_m} without another exp
     const T es_rest = synaptic_decay(em_rest, p);
     v_end = membrane(T(0), p.kappa * i0, em_rest, es_rest);
     i_end = i0 * es_rest;
@@ -263,19 +281,29 @@ SNN_HD void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const Li
   cur = i_end;
 }
 
-// Walks one neuron's adjoint back from t_from to t_to across its own spikes in (t_to, t_from].
+// Walks one neuron's adjoint back from t_from to t_to across its own spikes in (t_to, t_from]. With `record`
+// (the forward walk's, `interval` being the index of (t_to, t_from] there), the decays between the spikes come
+// from the forward pass wherever it found the spikes on this interval, instead of from an exp each.
 template <typename T>
 SNN_HD void adjoint_across_spikes(T& lv, T& li, int64_t& next_spike, T t_from, T t_to, const T* times, const T* currents,
-                           const T* grad_times, const LifParams<T>& p) {
+                           const T* grad_times, const LifParams<T>& p, const SpikeDecays<T>* record = nullptr,
+                           int32_t interval = -1) {
   T t = t_from;
+  int64_t later = -1;  // the spike just crossed (backwards), -1 while at t_from
+  const auto here = [&](int64_t k) { return record && k >= 0 && record->interval[k] == interval; };
   for (; next_spike >= 0 && times[next_spike] > t_to; --next_spike) {
-    const T d = t - times[next_spike];
-    const T em = std::exp(-d / p.tau_m);
+    const int64_t k = next_spike;
+    // from t (the interval's end, or spike `later` anchored at k) back to spike k
+    const T em = here(k) && (later < 0 || here(later)) ? (later < 0 ? record->after[k] : record->before[later])
+                                                        : std::exp(-(t - times[k]) / p.tau_m);
     adjoint_decay(lv, li, em, synaptic_decay(em, p), p);
-    lv = adjoint_spike_jump(lv, grad_times[next_spike], currents[next_spike], p);
-    t = times[next_spike];
+    lv = adjoint_spike_jump(lv, grad_times[k], currents[k], p);
+    t = times[k];
+    later = k;
   }
-  const T em = std::exp(-(t - t_to) / p.tau_m);
+  // the earliest spike of the interval is anchored at its start when the spike before it is not on the interval
+  const bool anchored = later >= 0 && here(later) && !here(later - 1);
+  const T em = anchored ? record->before[later] : std::exp(-(t - t_to) / p.tau_m);
   adjoint_decay(lv, li, em, synaptic_decay(em, p), p);
 }
 

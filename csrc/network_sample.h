@@ -32,6 +32,8 @@ struct SampleScratch {
   std::vector<std::vector<T>> currents;            // [layer]: synaptic current at each kept spike
   std::vector<std::vector<T>> grad_times;          // [layer]: dL/d(spike time) of each kept spike
   std::vector<std::vector<T>> decays;              // [layer]: e^{-span/tau_m} per interval (forward_sample)
+  std::vector<std::vector<T>> spike_before, spike_after;  // [layer]: SpikeDecays of each kept spike
+  std::vector<std::vector<int32_t>> spike_interval;
   std::vector<T> state, adjoint;
   std::vector<int64_t> next_spike;
 
@@ -40,11 +42,21 @@ struct SampleScratch {
     currents.resize(s.layers());
     grad_times.resize(s.layers());
     decays.resize(s.layers());
+    spike_before.resize(s.layers());
+    spike_after.resize(s.layers());
+    spike_interval.resize(s.layers());
     for (int64_t l = 0; l < s.layers(); ++l) {
       events[l].reserve(s.input_slots(l));
       currents[l].resize(s.spike_slots(l));
       grad_times[l].resize(s.spike_slots(l));
+      spike_before[l].resize(s.spike_slots(l));
+      spike_after[l].resize(s.spike_slots(l));
+      spike_interval[l].resize(s.spike_slots(l));
     }
+  }
+
+  SpikeDecays<T> record(int64_t l) {
+    return {spike_before[l].data(), spike_after[l].data(), spike_interval[l].data()};
   }
 };
 
@@ -67,8 +79,9 @@ void forward_stack(const T* input, const Stack& s, const std::vector<const T*>& 
     scratch.state.resize(std::max<size_t>(scratch.state.size(), kForwardState * s.lanes[l]));
     std::fill_n(out.times[l], n_out * k, std::numeric_limits<T>::infinity());
     std::fill_n(out.counts[l], n_out, int64_t(0));
+    const SpikeDecays<T> record = scratch.record(l);
     forward_sample(scratch.events[l], wt[l], n_out, s.lanes[l], k, p, scratch.state.data(), out.times[l], out.currents[l],
-                   out.counts[l], l + 1 < s.layers() ? &scratch.events[l + 1] : nullptr, &scratch.decays[l]);
+                   out.counts[l], l + 1 < s.layers() ? &scratch.events[l + 1] : nullptr, &scratch.decays[l], &record);
   }
 }
 
@@ -82,9 +95,10 @@ void backward_stack(const Stack& s, const std::vector<const T*>& wt, const std::
                     const std::vector<T*>& grad_wt, T* grad_input, bool restored = false) {
   for (int64_t l = s.layers() - 1; l >= 0; --l) {
     T* below = l > 0 ? scratch.grad_times[l - 1].data() : grad_input;
+    const SpikeDecays<T> record = scratch.record(l);
     backward_sample(scratch.events[l], wt[l], s.n[l], s.lanes[l], s.k[l], times[l], currents[l],
                     scratch.grad_times[l].data(), p, below != nullptr, scratch.adjoint, scratch.next_spike, below,
-                    grad_wt[l], restored ? nullptr : &scratch.decays[l]);
+                    grad_wt[l], restored ? nullptr : &scratch.decays[l], restored ? nullptr : &record);
   }
 }
 
