@@ -12,6 +12,7 @@ trials itself cannot be replayed (its curves end where its own rule ended them).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -58,21 +59,21 @@ def read_curves(tracker: StudyTracker, objectives: Sequence[Objective]) -> list[
     for row in tracker.trials():
         if row.state not in FINISHED_STATES:
             continue
-        reason = row.tags.get(PRUNE_REASON_KEY, "")
-        if reason.startswith(DOMINATED) or row.tags.get(PHASE1_SOURCE_KEY):
+        halved = row.tags.get(PRUNE_REASON_KEY, "").startswith(DOMINATED)
+        if halved or row.tags.get(PHASE1_SOURCE_KEY):
             raise UserError(
-                f"trial {row.name} was {'stopped by successive halving' if reason else 'branched from a phase-1 parent'}: "
+                f"trial {row.name} was {'stopped by successive halving' if halved else 'branched from a phase-1 parent'}: "
                 "a replay needs a study whose every trial trained its own schedule (no [search.early_stopping], no "
                 "[search.branching]); replay the baseline study of a comparison instead")
         history = {key: tracker.client.get_metric_history(row.run_id, key)
                    for key in ["phase", *dict.fromkeys(o.metric for o in objectives)]}
-        by_step = {key: {m.step: m for m in entries} for key, entries in history.items()}
-        steps = sorted(set.intersection(*(set(s) for s in by_step.values()))) if by_step else []
+        by_step = {key: {m.step: m.value for m in entries} for key, entries in history.items()}
+        epochs = {m.step: m for m in history["phase"]}  # every epoch logs its phase; a non-finite value is not logged
         curves.append(TrialCurve(
             row,
-            logged={s: by_step["phase"][s].timestamp for s in steps},
-            phase={s: int(by_step["phase"][s].value) for s in steps},
-            values={s: [by_step[o.metric][s].value for o in objectives] for s in steps},
+            logged={s: m.timestamp for s, m in epochs.items()},
+            phase={s: int(m.value) for s, m in epochs.items()},
+            values={s: [by_step[o.metric].get(s, math.nan) for o in objectives] for s in epochs},  # NaN ranks last
         ))
     return curves
 
