@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from search.hypervolume import study_hypervolume
 from search.objectives import Objective
@@ -53,12 +53,13 @@ class ReplayResult:
     hypervolume: float | None
 
 
-def read_curves(tracker: StudyTracker, objectives: Sequence[Objective]) -> list[TrialCurve]:
-    """Every finished trial's curve, read from the study's MLflow store."""
+def read_curves(tracker: StudyTracker, objectives: Sequence[Objective],
+                on_trial: Callable[[int, int], None] | None = None) -> list[TrialCurve]:
+    """Every finished trial's curve, read from the study's MLflow store (a few queries per trial: ``on_trial(done,
+    total)`` after each, for a progress bar)."""
     curves = []
-    for row in tracker.trials():
-        if row.state not in FINISHED_STATES:
-            continue
+    rows = [row for row in tracker.trials() if row.state in FINISHED_STATES]
+    for done, row in enumerate(rows, 1):
         halved = row.tags.get(PRUNE_REASON_KEY, "").startswith(DOMINATED)
         if halved or row.tags.get(PHASE1_SOURCE_KEY):
             raise UserError(
@@ -75,6 +76,8 @@ def read_curves(tracker: StudyTracker, objectives: Sequence[Objective]) -> list[
             phase={s: int(m.value) for s, m in epochs.items()},
             values={s: [by_step[o.metric].get(s, math.nan) for o in objectives] for s in epochs},  # NaN ranks last
         ))
+        if on_trial:
+            on_trial(done, len(rows))
     return curves
 
 

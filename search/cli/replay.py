@@ -113,7 +113,12 @@ class _Replayable:
             raise UserError(f"study {name} has no hypervolume (it needs the two default objectives): a replay "
                             "compares hypervolumes")
         self.box = reference_box(self.objectives, self.reference)
-        self.curves = read_curves(view.tracker, self.objectives)
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=make_console()) as progress:
+            task = progress.add_task(f"reading {name}'s trials from MLflow", total=None)
+            self.curves = read_curves(view.tracker, self.objectives,
+                                      lambda done, total: progress.update(task, completed=done, total=total))
         if not self.curves:
             raise UserError(f"study {name} has no finished trial to replay")
         self.epochs = max(int(c.row.metrics.get("epochs_planned", c.epochs)) for c in self.curves)
