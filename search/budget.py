@@ -26,7 +26,8 @@ from pathlib import Path
 
 from search.outcome import FINISHED_STATES
 
-__all__ = ["VARIANTS", "variant_text", "run_variants", "read_back", "comparison_table", "seeds_table", "main"]
+__all__ = ["VARIANTS", "variant_text", "run_variants", "read_back", "comparison_table", "replay_line", "seeds_table",
+           "main"]
 
 VARIANTS = ("baseline", "halving", "branching", "both")
 
@@ -135,6 +136,33 @@ def comparison_table(results: dict[str, dict], baseline: dict | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
+def replay_line(epochs: int, hypervolume: float, baseline_summary: dict, rule: str) -> str:
+    """The halving rule replayed on the baseline (search.replay), as a line under the table: what the rule does
+    with the baseline's own proposals, so that a halving variant's difference from it is its sampler's."""
+    base_epochs, base_hv = baseline_summary["epochs_trained"], baseline_summary["hypervolume"]
+    return (f"\nHalving ({rule}) replayed on the baseline's trials (the same proposals, `snn-search replay`): "
+            f"{epochs} epochs ({epochs / base_epochs:.0%} of the baseline's), hypervolume {hypervolume:.4f} "
+            f"({hypervolume / base_hv:.1%}); a halving variant's difference from this is its sampler's other "
+            "proposals.\n")
+
+
+def _replayed(root: Path, name: str, settings: dict, baseline_summary: dict) -> str:
+    from search.cli.common import StudyView
+    from search.hypervolume import reference_box
+    from search.replay import read_curves, replay
+    from search.rungs import EarlyStoppingConfig
+
+    view = StudyView(name, str(root))
+    reference = view.manifest.hypervolume_reference
+    if reference is None:
+        return ""
+    rule = EarlyStoppingConfig(True, tuple(settings["rungs"]), settings["factor"], settings["min_trials"])
+    result = replay(read_curves(view.tracker, view.objectives), rule, view.objectives, reference,
+                    reference_box(view.objectives, reference))
+    label = f"rungs {','.join(map(str, rule.rungs))}, factor {rule.reduction_factor:g}"
+    return replay_line(result.epochs, result.hypervolume, baseline_summary, label)
+
+
 def seeds_table(per_seed: dict[int, dict[str, dict]]) -> str:
     """Markdown: per variant and sampler seed, the final hypervolume and the epochs trained, each also as a share
     of the same seed's baseline; then per variant the medians of those shares over the seeds."""
@@ -205,6 +233,8 @@ def _compare(study: Path, root: Path, variants, tag: str, seed: int, settings: d
     # a tagged run (more trials, say) is compared with the untagged baseline of the same seed
     baseline = results.get("baseline") or read_back(root, f"{_stem(study, seed, '')}-baseline")
     table = comparison_table(results, baseline)
+    if baseline is not None and {"halving", "both"} & set(results):
+        table += _replayed(root, f"{_stem(study, seed, '')}-baseline", settings, baseline["summary"])
     stem.with_suffix(".md").write_text(table)
     reference = next(iter(results.values()))["summary"]["hypervolume_reference"]
     curves = {v: r["curve"] for v, r in results.items()}

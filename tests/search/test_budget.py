@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from search.budget import VARIANTS, comparison_table, main, seeds_table, variant_text
+from search.budget import VARIANTS, comparison_table, main, replay_line, seeds_table, variant_text
 from search.config import SearchConfig
 from snn.train import load_study
 
@@ -61,3 +61,9 @@ def test_a_bad_seed_list_is_refused_with_the_form_it_takes(seed, capsys):
     with pytest.raises(SystemExit):
         main([str(STUDY), "--seed", seed])
     assert "--seed: expected" in capsys.readouterr().err
+
+
+def test_the_halving_rule_replayed_on_the_baseline_is_given_as_shares_of_the_baseline():
+    line = replay_line(428, 2.7861, {"epochs_trained": 1048, "hypervolume": 2.8991}, "rungs 5,15,45, factor 3")
+    assert "Halving (rungs 5,15,45, factor 3) replayed on the baseline's trials" in line
+    assert "428 epochs (41% of the baseline's), hypervolume 2.7861 (96.1%)" in line
