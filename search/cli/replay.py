@@ -22,7 +22,8 @@ def rule_grid(epochs: int) -> list[EarlyStoppingConfig]:
     grid = []
     for shape in shapes:
         rungs = tuple(sorted({max(1, min(epochs - 1, round(f * epochs))) for f in shape}))
-        grid += [EarlyStoppingConfig(True, rungs, float(factor), 4) for factor in (2, 3, 4)]
+        if rungs[-1] < epochs and rungs not in [rule.rungs for rule in grid]:  # a 1- or 2-epoch study has few
+            grid += [EarlyStoppingConfig(True, rungs, float(factor), 4) for factor in (2, 3, 4)]
     return grid
 
 
@@ -73,6 +74,8 @@ class ReplayCommand:
         if args.rungs is not None and args.rungs[-1] >= epochs:
             raise UserError(f"--rungs {','.join(map(str, args.rungs))}: every rung must lie below the studies' {epochs} "
                             "epochs (a trial that trained them all has nothing to save)")
+        if epochs < 2:
+            raise UserError(f"the studies train {epochs} epoch: no rung can lie below it, so there is nothing to replay")
         rules = rule_grid(epochs) if args.rungs is None else [
             EarlyStoppingConfig(True, args.rungs, args.reduction_factor, args.min_trials)]
         one = len(studies) == 1

@@ -5,6 +5,7 @@ import pytest
 
 from search.hypervolume import reference_box
 from search.objectives import DEFAULT_OBJECTIVES
+from search.cli.replay import rule_grid
 from search.replay import TrialCurve, replay
 from search.rungs import EarlyStoppingConfig
 from search.tracking import TrialRow
@@ -84,3 +85,13 @@ def test_a_network_pruned_as_silent_at_a_rung_is_not_judged_there():
     # with the silent one as a peer, b would be the middle of a three-point front (smallest crowding distance):
     # 2 of 3 before it, stopped at factor 2
     assert run(curves, factor=2.0, min_trials=2).stopped == {}
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 4, 60, 160])
+def test_the_grid_of_rules_has_only_rules_a_study_of_that_length_accepts(epochs):
+    grid = rule_grid(epochs)
+    for rule in grid:
+        rule.check_epochs(epochs)  # every rung below the last epoch
+        assert list(rule.rungs) == sorted(set(rule.rungs)) and rule.rungs[0] >= 1
+    assert len({(r.rungs, r.reduction_factor) for r in grid}) == len(grid)
+    assert (len(grid) == 0) == (epochs == 1)
