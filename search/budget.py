@@ -136,31 +136,23 @@ def comparison_table(results: dict[str, dict], baseline: dict | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
-def replay_line(epochs: int, hypervolume: float, baseline_summary: dict, rule: str) -> str:
+def replay_line(epochs: int, hypervolume: float, kept: float, spent: float, rule: str) -> str:
     """The halving rule replayed on the baseline (search.replay), as a line under the table: what the rule does
-    with the baseline's own proposals, so that a halving variant's difference from it is its sampler's."""
-    base_epochs, base_hv = baseline_summary["epochs_trained"], baseline_summary["hypervolume"]
+    with the baseline's own proposals (``kept``, ``spent``: its hypervolume and epochs as shares of the baseline's),
+    so that a halving variant's difference from it is its sampler's."""
     return (f"\nHalving ({rule}) replayed on the baseline's trials (the same proposals, `snn-search replay`): "
-            f"{epochs} epochs ({epochs / base_epochs:.0%} of the baseline's), hypervolume {hypervolume:.4f} "
-            f"({hypervolume / base_hv:.1%}); a halving variant's difference from this is its sampler's other "
-            "proposals.\n")
+            f"{epochs} epochs ({spent:.0%} of the baseline's), hypervolume {hypervolume:.4f} ({kept:.1%}); a halving "
+            "variant's difference from this is its sampler's other proposals.\n")
 
 
-def _replayed(root: Path, name: str, settings: dict, baseline_summary: dict) -> str:
-    from search.cli.common import StudyView
-    from search.hypervolume import reference_box
-    from search.replay import read_curves, replay
+def _replayed(root: Path, name: str, settings: dict) -> str:
+    from search.cli.replay import ReplayableStudy
     from search.rungs import EarlyStoppingConfig
 
-    view = StudyView(name, str(root))
-    reference = view.manifest.hypervolume_reference
-    if reference is None:
-        return ""
     rule = EarlyStoppingConfig(True, tuple(settings["rungs"]), settings["factor"], settings["min_trials"])
-    result = replay(read_curves(view.tracker, view.objectives), rule, view.objectives, reference,
-                    reference_box(view.objectives, reference))
+    result, kept, spent = ReplayableStudy(name, str(root)).replay(rule)
     label = f"rungs {','.join(map(str, rule.rungs))}, factor {rule.reduction_factor:g}"
-    return replay_line(result.epochs, result.hypervolume, baseline_summary, label)
+    return replay_line(result.epochs, result.hypervolume, kept, spent, label)
 
 
 def seeds_table(per_seed: dict[int, dict[str, dict]]) -> str:
@@ -234,7 +226,7 @@ def _compare(study: Path, root: Path, variants, tag: str, seed: int, settings: d
     baseline = results.get("baseline") or read_back(root, f"{_stem(study, seed, '')}-baseline")
     table = comparison_table(results, baseline)
     if baseline is not None and {"halving", "both"} & set(results):
-        table += _replayed(root, f"{_stem(study, seed, '')}-baseline", settings, baseline["summary"])
+        table += _replayed(root, f"{_stem(study, seed, '')}-baseline", settings)
     stem.with_suffix(".md").write_text(table)
     reference = next(iter(results.values()))["summary"]["hypervolume_reference"]
     curves = {v: r["curve"] for v, r in results.items()}

@@ -13,7 +13,7 @@ from search.replay import ReplayResult, read_curves, replay
 from search.rungs import EarlyStoppingConfig
 from snn.errors import UserError
 
-__all__ = ["ReplayCommand", "rule_grid"]
+__all__ = ["ReplayCommand", "ReplayableStudy", "rule_grid"]
 
 
 def rule_grid(epochs: int) -> list[EarlyStoppingConfig]:
@@ -69,7 +69,7 @@ class ReplayCommand:
     def run(self, args: argparse.Namespace) -> int:
         from rich.table import Table
 
-        studies = [_Replayable(name, args.root) for name in args.studies]
+        studies = [ReplayableStudy(name, args.root) for name in args.studies]
         epochs = min(study.epochs for study in studies)
         if args.rungs is not None and args.rungs[-1] >= epochs:
             raise UserError(f"--rungs {','.join(map(str, args.rungs))}: every rung must lie below the studies' {epochs} "
@@ -105,8 +105,8 @@ class ReplayCommand:
         return 0
 
 
-class _Replayable:
-    """A finished study's curves and its own outcome, read once."""
+class ReplayableStudy:
+    """A finished study's curves and its own outcome, read once (with a progress bar); also search.budget's."""
 
     def __init__(self, name: str, root: str | None):
         view = StudyView(name, root)

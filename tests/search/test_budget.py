@@ -64,6 +64,6 @@ def test_a_bad_seed_list_is_refused_with_the_form_it_takes(seed, capsys):
 
 
 def test_the_halving_rule_replayed_on_the_baseline_is_given_as_shares_of_the_baseline():
-    line = replay_line(428, 2.7861, {"epochs_trained": 1048, "hypervolume": 2.8991}, "rungs 5,15,45, factor 3")
+    line = replay_line(428, 2.7861, 2.7861 / 2.8991, 428 / 1048, "rungs 5,15,45, factor 3")
     assert "Halving (rungs 5,15,45, factor 3) replayed on the baseline's trials" in line
     assert "428 epochs (41% of the baseline's), hypervolume 2.7861 (96.1%)" in line
