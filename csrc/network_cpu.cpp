@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "gradient_chunks.h"
 #include "loss_sample.h"
 #include "network_sample.h"
 #include "workers.h"
@@ -66,62 +67,6 @@ struct PaddedWeights {
 };
 
 int64_t worker_count(int64_t batch) { return std::min<int64_t>(at::get_num_threads(), std::max<int64_t>(batch, 1)); }
-
-// Weight gradients summed per chunk of consecutive samples into the chunk's own buffer (per layer
-// [n_in, lanes], as the adjoint writes them), then over the chunks in order: the same bits whichever worker
-// takes which chunk. Eight chunks per worker balance the load where the buffers are small; one per worker
-// where they are large (MNIST's first layer alone is 1.75 MB in float64), so that zeroing and summing them
-// stays a small part of the step.
-template <typename T>
-struct GradientChunks {
-  int64_t chunks = 0, samples_per_chunk = 1, size = 0;
-  std::vector<int64_t> offsets;  // of each layer in a chunk's buffer
-  std::vector<T> buffer;
-
-  GradientChunks(const cpu::Stack& s, int64_t batch, int64_t workers, bool wanted) {
-    for (int64_t l = 0; l < s.layers(); ++l) {
-      offsets.push_back(size);
-      size += s.inputs(l) * s.lanes[l];
-    }
-    const int64_t per_worker = size * int64_t(sizeof(T)) <= (int64_t(1) << 17) ? 8 : 1;
-    chunks = std::max<int64_t>(1, std::min<int64_t>(batch, workers * per_worker));
-    samples_per_chunk = (batch + chunks - 1) / chunks;
-    chunks = batch ? (batch + samples_per_chunk - 1) / samples_per_chunk : 1;
-    if (wanted) buffer.assign(chunks * size, T(0));
-  }
-
-  std::vector<T*> of_chunk(int64_t c) {
-    std::vector<T*> out;
-    for (const int64_t o : offsets) out.push_back(buffer.empty() ? nullptr : buffer.data() + c * size + o);
-    return out;
-  }
-
-  // dL/dW per layer as [n_out, n_in]: the chunks summed in chunk order into the first (contiguous, in
-  // parallel slices), then transposed.
-  TensorVector reduce(at::TensorList weights, const cpu::Stack& s) {
-    constexpr int64_t slice = 1 << 14;
-    T* sum = buffer.data();
-    cpu::run_tasks((size + slice - 1) / slice, [&](int64_t task) {
-      const int64_t begin = task * slice, end = std::min(size, begin + slice);
-      for (int64_t c = 1; c < chunks; ++c) {
-        const T* __restrict__ other = sum + c * size;
-        for (int64_t k = begin; k < end; ++k) sum[k] += other[k];
-      }
-    });
-    TensorVector grads;
-    for (size_t l = 0; l < weights.size(); ++l) {
-      const int64_t n_out = weights[l].size(0), n_in = weights[l].size(1), lanes = s.lanes[l];
-      at::Tensor g = at::empty({n_out, n_in}, weights[l].options().memory_format(at::MemoryFormat::Contiguous));
-      T* out = g.data_ptr<T>();
-      const T* src = sum + offsets[l];
-      for (int64_t j = 0; j < n_in; ++j) {
-        for (int64_t i = 0; i < n_out; ++i) out[i * n_in + j] = src[j * lanes + i];
-      }
-      grads.push_back(g);
-    }
-    return grads;
-  }
-};
 
 struct Outputs {
   TensorVector times, currents, counts;
@@ -225,13 +170,13 @@ std::tuple<at::Tensor, at::Tensor, TensorVector, TensorVector, at::Tensor, Tenso
     const PaddedWeights<T> padded(weights, s);
     const std::vector<const T*>& w = padded.layers;
     const int64_t workers = worker_count(batch);
-    GradientChunks<T> chunks(s, batch, workers, weight_grad);
+    cpu::GradientChunks<T> chunks(s, batch, workers, weight_grad);
     std::vector<T> sample_losses(batch);
-    cpu::run_tasks(chunks.chunks, [&](int64_t c) {
+    cpu::run_tasks(chunks.chunks(), [&](int64_t c) {
       cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
-      const std::vector<T*> grad_wt = chunks.of_chunk(c);
+      const std::vector<T*> grad_wt = chunks.begin(c);
       std::vector<T> loss_scratch(2 * n_out);
-      for (int64_t b = c * chunks.samples_per_chunk; b < std::min(batch, (c + 1) * chunks.samples_per_chunk); ++b) {
+      for (int64_t b = chunks.starts[c]; b < chunks.starts[c + 1]; ++b) {
         const cpu::SampleOutputs<T> rows = rows_of(b, s, out, scratch);
         cpu::forward_stack(x.data_ptr<T>() + b * s.input_slots(0), s, w, p, rows, scratch);
         std::vector<const T*> times(rows.times.begin(), rows.times.end());
@@ -294,11 +239,11 @@ std::tuple<at::Tensor, TensorVector> network_backward_cpu(at::TensorList grad_ti
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
     const PaddedWeights<T> padded(weights, s);
     const std::vector<const T*>& w = padded.layers;
-    GradientChunks<T> chunks(s, batch, worker_count(batch), /*wanted=*/true);
-    cpu::run_tasks(chunks.chunks, [&](int64_t c) {
+    cpu::GradientChunks<T> chunks(s, batch, worker_count(batch), /*wanted=*/true);
+    cpu::run_tasks(chunks.chunks(), [&](int64_t c) {
       cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
-      const std::vector<T*> grad_wt = chunks.of_chunk(c);
-      for (int64_t b = c * chunks.samples_per_chunk; b < std::min(batch, (c + 1) * chunks.samples_per_chunk); ++b) {
+      const std::vector<T*> grad_wt = chunks.begin(c);
+      for (int64_t b = chunks.starts[c]; b < chunks.starts[c + 1]; ++b) {
         std::vector<const T*> sample_times, sample_currents;
         for (int64_t l = 0; l < n_layers; ++l) {
           const int64_t o = b * s.spike_slots(l);

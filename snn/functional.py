@@ -36,8 +36,9 @@ class _OverflowCounter:
         self._device: dict[torch.device, torch.Tensor] = {}
 
     def add(self, excess: torch.Tensor) -> None:
+        """Counts ``excess`` (dropped spikes: a number, or one per layer)."""
         if excess.device.type == "cpu":
-            n = int(excess)
+            n = sum(excess.tolist()) if excess.dim() else int(excess)  # one call for a few per-layer counts
             if n:
                 self._host += n
                 warnings.warn(
@@ -47,7 +48,7 @@ class _OverflowCounter:
                     stacklevel=4,
                 )
         else:
-            self._device[excess.device] = self._device.get(excess.device, 0) + excess
+            self._device[excess.device] = self._device.get(excess.device, 0) + excess.sum()
 
     def total(self) -> int:
         device_total = sum(int(t) for t in self._device.values())
@@ -191,7 +192,7 @@ def lif_network_with_loss(
 
     params = _check_network_loss_arguments(input_times, weights, labels, max_spikes, tau_m, tau_s, threshold, resistance, t_end)
     loss, excess, times, counts = _ops.network_with_loss(input_times, labels, weights, max_spikes, params, loss_arguments)
-    _overflows.add(excess.sum())
+    _overflows.add(excess)
     return loss, times, counts
 
 
@@ -206,7 +207,7 @@ def lif_network_loss_gradients(
 
     params = _check_network_loss_arguments(input_times, weights, labels, max_spikes, tau_m, tau_s, threshold, resistance, t_end)
     loss, excess, counts, grads = _ops.network_loss_gradients(input_times, labels, weights, max_spikes, params, loss_arguments)
-    _overflows.add(excess.sum())
+    _overflows.add(excess)
     return loss, counts, grads
 
 

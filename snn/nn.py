@@ -8,10 +8,14 @@ import torch
 from torch import nn
 
 from snn._ext import has_kernel
-from snn.functional import lif_layer_with_counts, lif_network, lif_network_with_loss
+from snn.functional import lif_layer_with_counts, lif_network, lif_network_loss_gradients, lif_network_with_loss
 from snn.losses import LossFunction
 
 __all__ = ["LIFLayer", "FeedForwardSNN"]
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
 class LIFLayer(nn.Module):
@@ -87,7 +91,7 @@ class FeedForwardSNN(nn.Module):
                 input_times, [layer.weight for layer in self.layers],
                 max_spikes=[layer.max_spikes for layer in self.layers], **first.neuron,
             )
-            self._keep_counts(counts)
+            _keep_counts(list(self.layers), counts)
             return times
         outputs = []
         for layer in self.layers:
@@ -100,41 +104,70 @@ class FeedForwardSNN(nn.Module):
         device whose kernel fuses them (the CPU), the forward pass, the loss and its gradient w.r.t. every
         spike time are one kernel call, and backward is one more: the same numbers, a fraction of the calls.
         """
-        if not self._fusable(input_times, loss_fn):
+        layers = list(self.layers)
+        if not _fusable(input_times, loss_fn, layers):
             return loss_fn(self(input_times), labels)
-        args, kwargs = self._fused_arguments(labels, loss_fn)
+        weights = [layer.weight for layer in layers]
+        args, kwargs = _fused_arguments(labels, loss_fn, layers, weights)
         loss, _times, counts = lif_network_with_loss(input_times, *args, **kwargs)
-        self._keep_counts(counts)
+        _keep_counts(layers, counts)
         return loss
 
     def loss_backward(self, input_times: torch.Tensor, labels: torch.Tensor, loss_fn) -> torch.Tensor:
-        """``loss = self.forward_with_loss(...); loss.backward()``: adds the loss's gradient to every weight's
-        ``.grad`` through autograd (so hooks, DDP and ``torch.compile`` see an ordinary backward) and returns
-        the loss, detached. On the fused path the gradients come out of the forward call itself, so the
-        backward pass only hands them over."""
+        """``loss = self.forward_with_loss(...); loss.backward()``, the training step: adds the loss's gradient
+        to every weight's ``.grad`` and returns the loss, detached. On the fused path the gradients come out
+        of the forward call itself; where nothing can watch a backward pass (no hooks on the weights, no
+        process group, not traced, the input not requiring grad) they go straight into ``.grad``, with the same
+        bits, skipping the tape's node and engine (a twentieth of a Yin-Yang step at two threads); otherwise
+        ``loss.backward()`` hands them over, so that hooks, DDP and ``torch.compile`` see an ordinary backward."""
+        layers = list(self.layers)  # walked once: nn.Module's attribute lookups are most of a step's Python
+        weights = [layer.weight for layer in layers]
+        if _fusable(input_times, loss_fn, layers) and _unobserved(input_times, weights):
+            args, kwargs = _fused_arguments(labels, loss_fn, layers, weights)
+            loss, counts, grads = lif_network_loss_gradients(input_times, *args, **kwargs)
+            _keep_counts(layers, counts)
+            for weight, grad in zip(weights, grads):
+                if weight.grad is None:
+                    weight.grad = grad  # a fresh tensor, as autograd's AccumulateGrad would keep it
+                else:
+                    weight.grad += grad
+            return loss
         loss = self.forward_with_loss(input_times, labels, loss_fn)
         if loss.requires_grad:
             loss.backward()
         return loss.detach()
 
-    def _fusable(self, input_times: torch.Tensor, loss_fn) -> bool:
-        first = self.layers[0]
-        if not isinstance(loss_fn, LossFunction) or loss_fn.t_end != first.neuron["t_end"]:  # one t_end in the kernel
-            return False
-        return has_kernel("network_forward_loss", input_times.device.type)
-
-    def _fused_arguments(self, labels, loss_fn) -> tuple:
-        weights = [layer.weight for layer in self.layers]
-        arguments = loss_fn.kernel_arguments(sum(w.shape[0] for w in weights))
-        max_spikes = [layer.max_spikes for layer in self.layers]
-        return (weights, labels, arguments), dict(max_spikes=max_spikes, **self.layers[0].neuron)
-
-    def _keep_counts(self, counts) -> None:
-        for layer, layer_counts in zip(self.layers, counts):
-            # Plain attribute (not a tensor buffer): skip nn.Module.__setattr__'s checks, a step's hot path.
-            layer.__dict__["last_spike_counts"] = layer_counts
-
     @property
     def last_spike_counts(self) -> list[torch.Tensor]:
         return [layer.last_spike_counts for layer in self.layers]
+
+
+def _fusable(input_times: torch.Tensor, loss_fn, layers: list[LIFLayer]) -> bool:
+    if not isinstance(loss_fn, LossFunction) or loss_fn.t_end != layers[0].neuron["t_end"]:  # one t_end in the kernel
+        return False
+    return has_kernel("network_forward_loss", input_times.device.type)
+
+
+def _fused_arguments(labels, loss_fn: LossFunction, layers: list[LIFLayer], weights: list[torch.Tensor]) -> tuple:
+    """``(args, kwargs)`` after ``input_times`` for :func:`lif_network_with_loss` and :func:`lif_network_loss_gradients`."""
+    arguments = loss_fn.kernel_arguments(sum(w.shape[0] for w in weights))
+    return (weights, labels, arguments), dict(max_spikes=[layer.max_spikes for layer in layers], **layers[0].neuron)
+
+
+def _unobserved(input_times: torch.Tensor, weights: list[torch.Tensor]) -> bool:
+    """Whether a backward pass through the tape would do nothing but fill the weights' ``.grad``."""
+    if not torch.is_grad_enabled() or input_times.requires_grad or torch.compiler.is_compiling():
+        return False
+    if type(input_times) is not torch.Tensor or _distributed():  # subclasses; DDP's reducer hooks the tape
+        return False
+    for weight in weights:
+        if not (weight.requires_grad and weight.is_leaf) or weight._backward_hooks or weight._post_accumulate_grad_hooks:
+            return False
+    return True
+
+
+def _keep_counts(layers: list[LIFLayer], counts) -> None:
+    for layer, layer_counts in zip(layers, counts):
+        # Plain attribute (not a tensor buffer): skip nn.Module.__setattr__'s checks, a step's hot path.
+        layer.__dict__["last_spike_counts"] = layer_counts
 
