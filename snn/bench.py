@@ -189,6 +189,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="minimum timing per measurement")
     parser.add_argument("--mnist-root", default=None, help="MNIST data directory (default: SNN_DATA_DIR or cache)")
     parser.add_argument("--sweep", action="store_true", help="also sweep batch sizes (default on for cuda)")
+    parser.add_argument("--peer", metavar="CMD", default=None,
+                        help="compare the Yin-Yang step with a peer benchmark in rounds, back to back: CMD must accept "
+                             "--out FILE and write train_samples_per_s there, e.g. '../venv-jaxsnn/bin/python "
+                             "../shared/peers/bench_jaxsnn.py --arch 5,40,25,13,3 --wh-total 6 --batch 64 --epochs 3'")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds with --peer (default 5): the ratio is their median")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -199,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
+    if args.peer is not None:
+        return _run_peer(args, device, dtype)
     names = list(NETWORKS) if args.network == "all" else [args.network]
     generator = torch.Generator().manual_seed(0)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU thread(s)"
@@ -226,6 +233,36 @@ def run(args: argparse.Namespace) -> int:
         print("  " + _format(result))
     if epoch is not None:
         print("  " + _format_epoch(epoch))
+    return 0
+
+
+def _run_peer(args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> int:
+    from snn import peer_bench
+
+    if args.network not in ("yinyang", "all") or args.rounds < 1:
+        print(f"snn bench: error: --peer compares the Yin-Yang training step over --rounds >= 1, got --network "
+              f"{args.network} --rounds {args.rounds}; use --network yinyang", file=sys.stderr)
+        return 2
+    spec = NETWORKS["yinyang"]
+    inputs = yinyang_inputs(1024, torch.Generator().manual_seed(0))
+
+    def ours() -> float:
+        return run_benchmark(spec, inputs, batch_size=spec.batch_size, device=device, dtype=dtype,
+                             min_seconds=args.seconds).train_samples_per_s
+
+    print(f"snn bench: Yin-Yang forward+backward at batch {spec.batch_size} ({dtype}) against `{args.peer}`, "
+          f"{args.rounds} round(s), each the peer then snn", flush=True)
+    def report(index: int, result: peer_bench.Round) -> None:
+        print("  " + peer_bench.format_round(index, args.rounds, result), flush=True)
+
+    try:
+        results = peer_bench.compare(args.peer, args.rounds, ours, report)
+    except peer_bench.PeerError as error:
+        if error.rounds:
+            print("summary (rounds finished before the error):\n  " + peer_bench.format_summary(error.rounds))
+        print(f"snn bench: error: {error}", file=sys.stderr)
+        return 1
+    print("summary:\n  " + peer_bench.format_summary(results))
     return 0
 
 

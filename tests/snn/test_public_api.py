@@ -43,4 +43,4 @@ def test_snn_never_imports_the_search_stack():
 
 def test_operator_modules_need_only_torch():
     # The GPU machine has torch, numpy, scipy and pytest only: the operator path must not pull in the rest.
-    assert loaded_by("snn.functional, snn.nn, snn.losses, snn.bench", ("rich", "matplotlib", "pandas", "torchvision")) == []
+    assert loaded_by("snn.functional, snn.nn, snn.losses, snn.bench, snn.peer_bench", ("rich", "matplotlib", "pandas", "torchvision")) == []
