@@ -252,6 +252,7 @@ def _run_peer(args: argparse.Namespace, device: torch.device, dtype: torch.dtype
 
     print(f"snn bench: Yin-Yang forward+backward at batch {spec.batch_size} ({dtype}) against `{args.peer}`, "
           f"{args.rounds} round(s), each the peer then snn", flush=True)
+
     def report(index: int, result: peer_bench.Round) -> None:
         print("  " + peer_bench.format_round(index, args.rounds, result), flush=True)
 

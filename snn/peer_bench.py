@@ -22,7 +22,9 @@ __all__ = ["PeerError", "Round", "run_peer", "compare", "format_round", "format_
 
 
 class PeerError(RuntimeError):
-    """The peer's command could not be run or did not report its figure."""
+    """The peer's command could not be run or did not report its figure; ``rounds``: those finished before."""
+
+    rounds: tuple[Round, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def compare(command: str, rounds: int, measure_ours: Callable[[], float], report
         try:
             peer = run_peer(command, timeout)
         except PeerError as error:
-            error.rounds = done
+            error.rounds = tuple(done)
             raise
         done.append(Round(peer, measure_ours()))
         report(len(done), done[-1])
