@@ -240,8 +240,8 @@ def _run_peer(args: argparse.Namespace, device: torch.device, dtype: torch.dtype
     from snn import peer_bench
 
     if args.network not in ("yinyang", "all") or args.rounds < 1:
-        print(f"snn bench: error: --peer compares the Yin-Yang training step over --rounds >= 1, got --network "
-              f"{args.network} --rounds {args.rounds}; use --network yinyang", file=sys.stderr)
+        print(f"snn bench: error: --peer needs --network yinyang (the training step it compares) and --rounds >= 1, "
+              f"got --network {args.network} --rounds {args.rounds}", file=sys.stderr)
         return 2
     spec = NETWORKS["yinyang"]
     inputs = yinyang_inputs(1024, torch.Generator().manual_seed(0))
