@@ -146,7 +146,7 @@ def replay_line(epochs: int, hypervolume: float, kept: float, spent: float, rule
 
 
 def _replayed(root: Path, name: str, settings: dict) -> str:
-    from search.cli.replay import ReplayableStudy
+    from search.replay import ReplayableStudy
     from search.rungs import EarlyStoppingConfig
 
     rule = EarlyStoppingConfig(True, tuple(settings["rungs"]), settings["factor"], settings["min_trials"])

@@ -16,14 +16,15 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from search.hypervolume import study_hypervolume
+from search.hypervolume import reference_box, study_hypervolume
+from search.layout import StudyLayout
 from search.objectives import Objective
 from search.outcome import FINISHED_STATES, PHASE1_SOURCE_KEY, PRUNE_REASON_KEY, PRUNED
 from search.rungs import DOMINATED, EarlyStoppingConfig, judge
 from search.tracking import StudyTracker, TrialRow
 from snn.errors import UserError
 
-__all__ = ["TrialCurve", "ReplayResult", "read_curves", "replay"]
+__all__ = ["TrialCurve", "ReplayResult", "ReplayableStudy", "read_curves", "replay"]
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,10 @@ def read_curves(tracker: StudyTracker, objectives: Sequence[Objective],
                 f"trial {row.name} was {'stopped by successive halving' if halved else 'branched from a phase-1 parent'}: "
                 "a replay needs a study whose every trial trained its own schedule (no [search.early_stopping], no "
                 "[search.branching]); replay the baseline study of a comparison instead")
-        history = {key: tracker.client.get_metric_history(row.run_id, key)
-                   for key in ["phase", *dict.fromkeys(o.metric for o in objectives)]}
-        by_step = {key: {m.step: m.value for m in entries} for key, entries in history.items()}
-        epochs = {m.step: m for m in history["phase"]}  # every epoch logs its phase; a non-finite value is not logged
+        # every epoch logs its phase; an objective's non-finite value is not logged
+        epochs = {m.step: m for m in tracker.client.get_metric_history(row.run_id, "phase")}
+        by_step = {key: {m.step: m.value for m in tracker.client.get_metric_history(row.run_id, key)}
+                   for key in dict.fromkeys(o.metric for o in objectives)}
         curves.append(TrialCurve(
             row,
             logged={s: m.timestamp for s, m in epochs.items()},
@@ -102,3 +103,28 @@ def replay(curves: Sequence[TrialCurve], config: EarlyStoppingConfig, objectives
     epochs = sum(stopped.get(i, curve.epochs) for i, curve in enumerate(curves))
     return ReplayResult({curves[i].row.name: rung for i, rung in stopped.items()}, epochs,
                         study_hypervolume(kept, reference))
+
+
+class ReplayableStudy:
+    """A finished study's curves and its own outcome, read once from its MLflow store (``on_trial(done, total)``
+    after each trial, for a progress bar), then replayed under as many rules as asked."""
+
+    def __init__(self, name: str, root: str | None, on_trial: Callable[[int, int], None] | None = None):
+        manifest = StudyLayout.at(name, root).manifest()
+        self.name, self.objectives = name, list(manifest.objectives)
+        self.reference = manifest.hypervolume_reference
+        if self.reference is None:
+            raise UserError(f"study {name} has no hypervolume (it needs the two default objectives): a replay "
+                            "compares hypervolumes")
+        self.box = reference_box(self.objectives, self.reference)
+        self.curves = read_curves(StudyTracker(manifest.tracking_uri, manifest.name), self.objectives, on_trial)
+        if not self.curves:
+            raise UserError(f"study {name} has no finished trial to replay")
+        self.epochs = max(int(c.row.metrics.get("epochs_planned", c.epochs)) for c in self.curves)
+        self.full = replay(self.curves, EarlyStoppingConfig(), self.objectives, self.reference, self.box)
+
+    def replay(self, rule: EarlyStoppingConfig) -> tuple[ReplayResult, float, float]:
+        """The rule's result, and its hypervolume and epochs as shares of the study's own."""
+        result = replay(self.curves, rule, self.objectives, self.reference, self.box)
+        kept = result.hypervolume / self.full.hypervolume if self.full.hypervolume else float("nan")
+        return result, kept, result.epochs / self.full.epochs

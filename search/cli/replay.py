@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from search.cli.common import StudyView, add_root
+from search.cli.common import add_root
 from search.cli.render import make_console
-from search.hypervolume import reference_box
-from search.replay import ReplayResult, read_curves, replay
+from search.replay import ReplayableStudy
 from search.rungs import EarlyStoppingConfig
 from snn.errors import UserError
 
-__all__ = ["ReplayCommand", "ReplayableStudy", "rule_grid"]
+__all__ = ["ReplayCommand", "read_study", "rule_grid"]
 
 
 def rule_grid(epochs: int) -> list[EarlyStoppingConfig]:
@@ -69,7 +68,7 @@ class ReplayCommand:
     def run(self, args: argparse.Namespace) -> int:
         from rich.table import Table
 
-        studies = [ReplayableStudy(name, args.root) for name in args.studies]
+        studies = [read_study(name, args.root) for name in args.studies]
         epochs = min(study.epochs for study in studies)
         if args.rungs is not None and args.rungs[-1] >= epochs:
             raise UserError(f"--rungs {','.join(map(str, args.rungs))}: every rung must lie below the studies' {epochs} "
@@ -105,30 +104,10 @@ class ReplayCommand:
         return 0
 
 
-class ReplayableStudy:
-    """A finished study's curves and its own outcome, read once (with a progress bar); also search.budget's."""
+def read_study(name: str, root: str | None) -> ReplayableStudy:
+    """``name``'s curves, read with a progress bar (a few MLflow queries per trial)."""
+    from rich.progress import Progress
 
-    def __init__(self, name: str, root: str | None):
-        view = StudyView(name, root)
-        self.name, self.objectives = name, view.objectives
-        self.reference = view.manifest.hypervolume_reference
-        if self.reference is None:
-            raise UserError(f"study {name} has no hypervolume (it needs the two default objectives): a replay "
-                            "compares hypervolumes")
-        self.box = reference_box(self.objectives, self.reference)
-        from rich.progress import Progress
-
-        with Progress(transient=True, console=make_console()) as progress:
-            task = progress.add_task(f"reading {name}'s trials from MLflow", total=None)
-            self.curves = read_curves(view.tracker, self.objectives,
-                                      lambda done, total: progress.update(task, completed=done, total=total))
-        if not self.curves:
-            raise UserError(f"study {name} has no finished trial to replay")
-        self.epochs = max(int(c.row.metrics.get("epochs_planned", c.epochs)) for c in self.curves)
-        self.full = replay(self.curves, EarlyStoppingConfig(), self.objectives, self.reference, self.box)
-
-    def replay(self, rule: EarlyStoppingConfig) -> tuple[ReplayResult, float, float]:
-        """The rule's result, and its hypervolume and epochs as shares of the study's own."""
-        result = replay(self.curves, rule, self.objectives, self.reference, self.box)
-        kept = result.hypervolume / self.full.hypervolume if self.full.hypervolume else float("nan")
-        return result, kept, result.epochs / self.full.epochs
+    with Progress(transient=True, console=make_console()) as progress:
+        task = progress.add_task(f"reading {name}'s trials from MLflow", total=None)
+        return ReplayableStudy(name, root, lambda done, total: progress.update(task, completed=done, total=total))
