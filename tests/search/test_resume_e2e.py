@@ -92,10 +92,12 @@ def interrupt(tmp_path: Path, signum: int, tty: bool) -> tuple[int, str, int]:
     assert driver.process.poll() is None, f"the study ended before it could be interrupted:\n{driver.finish()[1]}"
     driver.process.send_signal(signum)
     code, output = driver.finish()
-    return code, output, assert_marked_interrupted(tmp_path)
+    # The table may show 2/3 before the third trial has opened its run: then nothing is running when the signal
+    # comes, and the resume has the third trial to start. The line mode interrupts at [1/3], the second running.
+    return code, output, assert_marked_interrupted(tmp_path, between_trials_allowed=tty)
 
 
-def assert_marked_interrupted(tmp_path: Path) -> int:
+def assert_marked_interrupted(tmp_path: Path, between_trials_allowed: bool = False) -> int:
     """The parent run and the unfinished trials' runs are KILLED with the resume command; returns the number
     of trials that finished before the interrupt."""
     manifest = StudyManifest.read(tmp_path / "snn-studies" / "tiny" / "study.json")
@@ -106,7 +108,8 @@ def assert_marked_interrupted(tmp_path: Path) -> int:
     children = [r for r in runs if r.data.tags["snn_search_role"] == "trial"]
     unfinished = [r for r in children if r.data.tags["trial_state"] not in ("COMPLETE", "PRUNED", "FAILED")]
     finished = len(children) - len(unfinished)
-    assert 1 <= finished < TRIALS and unfinished, f"the interrupt left no unfinished trial to resume ({finished} finished)"
+    assert 1 <= finished < TRIALS, f"the interrupt left no trial to resume ({finished} finished)"
+    assert unfinished or between_trials_allowed, f"no trial was running at the interrupt ({finished} finished)"
     for run in unfinished:
         assert (run.info.status, run.data.tags["trial_state"]) == ("KILLED", "INTERRUPTED"), run.info.run_name
         assert run.data.tags["resume_command"] == "snn-search resume tiny"
