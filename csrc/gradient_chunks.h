@@ -24,11 +24,11 @@ struct GradientChunks {
   std::unique_ptr<T[]> buffer;   // chunks x size, uninitialised: each task zeroes its own chunk (begin)
 
   // Where the buffers are small (Yin-Yang: 16 kB), chunks shrink towards the end of the batch, each a
-  // 1 / (2 workers) share of the samples left (32 samples on two threads: 8, 6, 5, 4, 3, 2, 1, 1, 1, 1), so
-  // that the workers finish within about a sample of each other with few chunks to sum; equal chunks of 2
-  // samples left a worker idle for a chunk's last half and summed 16 buffers. Where they are large (MNIST's
-  // first layer alone is 1.75 MB in float64), one chunk per worker keeps zeroing and summing them small.
-  GradientChunks(const Stack& s, int64_t batch, int64_t workers, bool wanted) {
+  // 1 / (2 workers) share of the samples left but at least `grain` samples (the forward pass takes a chunk's
+  // samples in groups of that many, whose crossing searches share vectors: 32 samples on two threads give
+  // 8, 8, 8, 8), so that the workers finish close together with few chunks to sum. Where they are large
+  // (MNIST's first layer alone is 1.75 MB in float64), one chunk per worker keeps zeroing and summing them small.
+  GradientChunks(const Stack& s, int64_t batch, int64_t workers, bool wanted, int64_t grain = 1) {
     for (int64_t l = 0; l < s.layers(); ++l) {
       offsets.push_back(size);
       size += s.inputs(l) * s.lanes[l];
@@ -38,7 +38,7 @@ struct GradientChunks {
     starts.push_back(0);
     for (int64_t b = 0; b < batch;) {
       const int64_t left = batch - b;
-      const int64_t n = workers == 1 ? left : small ? (left + 2 * workers - 1) / (2 * workers) : (batch + workers - 1) / workers;
+      const int64_t n = workers == 1 ? left : small ? std::min(left, std::max(grain, (left + 2 * workers - 1) / (2 * workers))) : (batch + workers - 1) / workers;
       b = std::min(batch, b + n);
       starts.push_back(b);
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "forward_walk.h"
 #include "lif_cpu_sample.h"
 #include "workers.h"
 
@@ -15,7 +16,7 @@ namespace {
 using cpu::InputEvent;
 using cpu::backward_sample;
 using cpu::collect_events;
-using cpu::forward_sample;
+using cpu::ForwardWalk;
 
 void check_cpu_inputs(const at::Tensor& input_times, const at::Tensor& weight) {
   TORCH_CHECK_VALUE(input_times.dim() == 3 && weight.dim() == 2 && input_times.size(1) == weight.size(1),
@@ -45,13 +46,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward_cpu(const at::Tensor&
     scalar_t* tp = out_times.data_ptr<scalar_t>();
     scalar_t* cp = out_currents.data_ptr<scalar_t>();
     int64_t* np = counts.data_ptr<int64_t>();
-    cpu::run_tasks(batch, [&](int64_t b) {
-      thread_local std::vector<InputEvent<scalar_t>> events;  // scratch, kept by the thread across calls
-      thread_local std::vector<scalar_t> state;
-      state.resize(cpu::kForwardState * lanes);
-      collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events);
-      forward_sample(events, wp, n_out, lanes, max_spikes, p, state.data(), tp + b * n_out * max_spikes,
-                     cp + b * n_out * max_spikes, np + b * n_out);
+    // Samples in groups of kGroup, whose walks search their crossings together (forward_walk.h).
+    constexpr int64_t kGroup = 8;
+    cpu::run_tasks((batch + kGroup - 1) / kGroup, [&](int64_t task) {
+      thread_local std::vector<std::vector<InputEvent<scalar_t>>> events(kGroup);  // scratch, kept across calls
+      thread_local std::vector<std::vector<scalar_t>> states(kGroup), decays(kGroup);
+      thread_local cpu::WalkGroup<scalar_t> group;
+      std::vector<ForwardWalk<scalar_t>>& walks = group.walks;
+      walks.clear();
+      for (int64_t b = task * kGroup, g = 0; b < std::min(batch, (task + 1) * kGroup); ++b, ++g) {
+        states[g].resize(cpu::kForwardState * lanes);
+        collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events[g]);
+        const int64_t o = b * n_out * max_spikes;
+        walks.emplace_back(events[g], wp, n_out, lanes, max_spikes, p, states[g].data(), tp + o, cp + o, np + b * n_out,
+                           decays[g]);
+      }
+      group.run();
     });
   });
   return {out_times, out_currents, counts};

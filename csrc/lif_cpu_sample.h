@@ -124,6 +124,27 @@ void restore_events(const T* times, int64_t n_in, int64_t k_in, const int32_t* o
   }
 }
 
+// e^{-span/tau_m} of every interval a layer's walk steps through (between the events' distinct times after the
+// first, and from the last to t_end), in order: forward_walk.h's and backward_sample's decays. Computed ahead of
+// the walk, the exps are independent of each other and of the walk's own chain of dependent operations.
+template <typename T>
+void interval_decays(const std::vector<InputEvent<T>>& events, const LifParams<T>& p, std::vector<T>& decays) {
+  decays.clear();
+  const size_t n_events = events.size();
+  T t_prev = T(0);
+  for (size_t e = 0;;) {
+    const bool last = e == n_events;
+    const T t_next = last ? p.t_end : events[e].time;
+    const T span = t_next - t_prev;
+    if (span > T(0) && e > 0) decays.push_back(span);
+    if (last) break;
+    for (; e < n_events && events[e].time == t_next; ++e) {
+    }
+    t_prev = t_next;
+  }
+  for (T& d : decays) d = std::exp(-d / p.tau_m);
+}
+
 // Inserts a spike into a time-sorted event list. The forward pass emits spikes interval by interval, and an
 // interval's spikes all come after the earlier intervals', so a spike moves past at most the few emitted in
 // its own interval: the next layer gets its events in (time, slot) order, as collect_events would sort them,
@@ -171,87 +192,6 @@ template <typename T>
 SpikeDecays<T> neuron_rows(const SpikeDecays<T>& record, int64_t i, int64_t max_spikes) {
   const int64_t o = i * max_spikes;
   return {record.before + o, record.after + o, record.interval + o};
-}
-
-// One sample through one layer of n_out neurons; wt is [n_in, lanes] (padded_transpose). out_times / counts
-// must be +inf / 0 filled. With `emitted`, also appends the spikes that fit into out_times, time-sorted, as
-// the next layer's input events (slot i * max_spikes + k). With `decays`, also keeps e^{-span/tau_m} of
-// every interval between events, and with `record` ([n_out, max_spikes] rows) the decays around each kept
-// spike: backward_sample needs them again.
-template <typename T>
-void forward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t lanes,
-                    int64_t max_spikes, const LifParams<T>& params, T* state, T* out_times, T* out_currents,
-                    int64_t* counts, std::vector<InputEvent<T>>* emitted = nullptr, std::vector<T>* decays = nullptr,
-                    const SpikeDecays<T>* record = nullptr) {
-  const LifParams<T> p = params;  // a local copy cannot alias the arrays
-  // The state at the current time and at the next event; the two swap roles at every event, so that the
-  // neurons that do not fire need no copy.
-  T* v = state;
-  T* cur = v + lanes;
-  T* v_next = cur + lanes;
-  T* cur_next = v_next + lanes;
-  // Bit i % 64 of word i / 64: a crossing is possible for neuron i on the current interval (in the last
-  // lanes of `state`, which hold lanes / 64 words with room to spare).
-  uint64_t* __restrict__ candidates = reinterpret_cast<uint64_t*>(cur_next + lanes);
-  std::fill(state, state + 2 * lanes, T(0));
-  if (emitted) emitted->clear();
-  if (decays) decays->clear();
-  const size_t n_events = events.size();
-  size_t e = 0;
-  T t_prev = T(0);
-  int32_t interval = -1;  // the intervals' index, as backward_sample counts them
-  while (true) {
-    const bool last = e == n_events;
-    const T t_next = last ? p.t_end : events[e].time;
-    const T span = t_next - t_prev;
-    if (span > T(0) && e > 0) {  // before the first event the state is zero: nothing can happen
-      const T em = std::exp(-span / p.tau_m), es = synaptic_decay(em, p);
-      ++interval;
-      if (decays) decays->push_back(em);
-      // Pass 1 (branch-free, vectorised): the state at t_next if no neuron fires, and whether it might.
-      uint64_t any = 0;
-      {
-        const T* __restrict__ v0 = v;
-        const T* __restrict__ i0 = cur;
-        T* __restrict__ v1 = v_next;
-        T* __restrict__ i1 = cur_next;
-        for (int64_t block = 0; block < lanes; block += 64) {
-          const uint64_t bits = decay_lanes(v0, i0, v1, i1, block, std::min(lanes, block + 64), em, es, p);
-          candidates[block / 64] = bits;
-          any |= bits;
-        }
-      }
-      // Pass 2: exact crossing search where one is possible, neuron by neuron through the set bits (no
-      // branch per neuron). Padding lanes never reach threshold > 0 from V = I = 0, and are skipped in case
-      // it is not positive.
-      for (int64_t block = 0; any != 0 && block < lanes; block += 64) {
-        for (uint64_t bits = candidates[block / 64]; bits != 0; bits &= bits - 1) {
-          const int64_t i = block + __builtin_ctzll(bits);
-          if (i >= n_out) break;
-          const int64_t before = counts[i];
-          T* times = out_times + i * max_spikes;
-          T vi = v[i], ci = cur[i];
-          const SpikeDecays<T> rows = record ? neuron_rows(*record, i, max_spikes) : SpikeDecays<T>{};
-          advance_neuron(vi, ci, t_prev, span, em, es, p, max_spikes, times, out_currents + i * max_spikes,
-                         counts[i], record ? &rows : nullptr, interval);
-          v_next[i] = vi;
-          cur_next[i] = ci;
-          for (int64_t k = before; emitted && k < std::min(counts[i], max_spikes); ++k) {
-            insert_sorted(*emitted, {times[k], int32_t(i), int32_t(i * max_spikes + k)});
-          }
-        }
-      }
-      std::swap(v, v_next);
-      std::swap(cur, cur_next);
-    }
-    if (last) break;
-    for (; e < n_events && events[e].time == t_next; ++e) {  // simultaneous inputs merge into one event
-      const T* __restrict__ w = wt + events[e].source * lanes;
-      T* __restrict__ c = cur;
-      for (int64_t i = 0; i < lanes; ++i) c[i] += w[i];
-    }
-    t_prev = t_next;
-  }
 }
 
 // dL/dt of an input spike: sum_i W_i (R lambda_V,i - lambda_I,i) over the layer's lanes (a multiple of 8). In

@@ -247,20 +247,52 @@ struct SpikeDecays {
   int32_t* interval;
 };
 
-// Advances one neuron by `span` from t_start, emitting every threshold crossing on the way.
+// A neuron right after a spike, V reset to 0: its synaptic current, e^{-(t_stop - t_spike)/tau_m} to the end
+// of the interval (without another exp), the state there if it does not fire again, and whether it might
+// (may_cross; after a spike V restarts from 0 and rarely reaches theta again on the same interval).
 template <typename T>
-SNN_HD void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const LifParams<T>& p, int64_t max_spikes,
-                    T* times, T* currents, int64_t& count, const SpikeDecays<T>* record = nullptr,
-                    int32_t interval = 0) {
-  T v_end = membrane(v, p.kappa * cur, em, es), i_end = cur * es, x = T(1);
-  T d = first_crossing(v, cur, span, v_end, i_end, em, p, x);
-  T t0 = t_start, i0 = cur, em_rest = em;  // em_rest = e^{-(t_stop - t0)/tau_m}
-  const T t_stop = t_start + span;
-  while (d >= T(0)) {
+struct AfterSpike {
+  T current, em_rest, v_end, i_end;
+  bool again;
+};
+
+// after_spike for a spike at x = e^{-d/tau_m} from its anchor (current i_anchor there; em_to_end from the anchor
+// to the interval's end).
+template <typename T>
+SNN_HD AfterSpike<T> after_spike(T i_anchor, T x, T em_to_end, const LifParams<T>& p) {
+  AfterSpike<T> after;
+  after.current = i_anchor * synaptic_decay(x, p);
+  after.em_rest = em_to_end / x;
+  const T es_rest = synaptic_decay(after.em_rest, p);
+  after.v_end = membrane(T(0), p.kappa * after.current, after.em_rest, es_rest);
+  after.i_end = after.current * es_rest;
+  after.again = may_cross(T(0), after.current, after.v_end, after.i_end, after.em_rest, p);
+  return after;
+}
+
+// One neuron's spikes on one interval, one crossing at a time: from its state at the interval's start, each
+// crossing that a search finds (offset d from the anchor t0, x = e^{-d/tau_m}) is recorded and the neuron
+// restarts from V = 0 there. `again` says whether it might fire once more, and the next search is then
+// first_crossing(0, i0, t_stop - t0, v_end, i_end, em_rest); else (v_end, i_end) is its state at t_stop.
+template <typename T>
+struct SpikeChain {
+  T t0, i0, em_rest, t_stop, v_end, i_end;  // em_rest = e^{-(t_stop - t0)/tau_m}
+
+  // The chain of a neuron at (v, cur) at t_start on an interval of `span` (decay em), (v_end, i_end) at its end.
+  SNN_HD static SpikeChain start(T cur, T t_start, T span, T em, T v_end, T i_end) {
+    return {t_start, cur, em, t_start + span, v_end, i_end};
+  }
+
+  // The answer (d, x) of the last search; with `after`, after_spike of that crossing computed elsewhere. Returns
+  // whether the neuron might fire again.
+  SNN_HD bool spike(T d, T x, const AfterSpike<T>* after_found, const LifParams<T>& p, int64_t max_spikes, T* times,
+                    T* currents, int64_t& count, const SpikeDecays<T>* record, int32_t interval) {
+    if (!(d >= T(0))) return false;
     const T t_spike = t0 + d;
-    if (!(t_spike < p.t_end) || count >= kSpikeCountCap) break;
-    i0 = i0 * synaptic_decay(x, p);
-    em_rest /= x;  // e^{-(t_stop - t_spike)/tau_m} without another exp
+    if (!(t_spike < p.t_end) || count >= kSpikeCountCap) return false;
+    const AfterSpike<T> after = after_found ? *after_found : after_spike(i0, x, em_rest, p);
+    i0 = after.current;
+    em_rest = after.em_rest;
     if (count < max_spikes) {
       times[count] = t_spike;
       currents[count] = i0;
@@ -272,13 +304,36 @@ SNN_HD void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const Li
     }
     ++count;
     t0 = t_spike;  // restart from the reset state V = 0
-    const T es_rest = synaptic_decay(em_rest, p);
-    v_end = membrane(T(0), p.kappa * i0, em_rest, es_rest);
-    i_end = i0 * es_rest;
-    d = first_crossing(T(0), i0, t_stop - t0, v_end, i_end, em_rest, p, x);
+    v_end = after.v_end;
+    i_end = after.i_end;
+    return after.again;
   }
-  v = v_end;
-  cur = i_end;
+
+  SNN_HD T search_again(const LifParams<T>& p, T& x) const {
+    return first_crossing(T(0), i0, t_stop - t0, v_end, i_end, em_rest, p, x);
+  }
+};
+
+// The state at the end of an interval of decay factors (em, es) from (v, cur) if the neuron does not fire.
+template <typename T>
+SNN_HD void decayed_state(T v, T cur, T em, T es, const LifParams<T>& p, T& v_end, T& i_end) {
+  v_end = membrane(v, p.kappa * cur, em, es);
+  i_end = cur * es;
+}
+
+// Advances one neuron by `span` from t_start, emitting every threshold crossing on the way (the CUDA kernel's,
+// one neuron per thread; the CPU kernel steps SpikeChain itself, its searches batched across neurons).
+template <typename T>
+SNN_HD void advance_neuron(T& v, T& cur, T t_start, T span, T em, T es, const LifParams<T>& p, int64_t max_spikes,
+                    T* times, T* currents, int64_t& count, const SpikeDecays<T>* record = nullptr,
+                    int32_t interval = 0) {
+  T v_end, i_end, x = T(1);
+  decayed_state(v, cur, em, es, p, v_end, i_end);
+  SpikeChain<T> chain = SpikeChain<T>::start(cur, t_start, span, em, v_end, i_end);
+  T d = first_crossing(v, cur, span, v_end, i_end, em, p, x);
+  while (chain.spike(d, x, nullptr, p, max_spikes, times, currents, count, record, interval)) d = chain.search_again(p, x);
+  v = chain.v_end;
+  cur = chain.i_end;
 }
 
 // Walks one neuron's adjoint back from t_from to t_to across its own spikes in (t_to, t_from]. With `record`

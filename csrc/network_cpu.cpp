@@ -106,6 +106,47 @@ cpu::SampleScratch<T>& thread_scratch(const cpu::Stack& s) {
   return scratch;
 }
 
+constexpr int64_t kGroup = 8;
+
+// A worker's scratch for groups of samples. Reached through a function that is not inlined, so that the loops
+// below hold its address instead of asking for the thread's copy (__tls_get_addr) after every call they make.
+template <typename T>
+struct GroupScratch {
+  std::vector<cpu::SampleScratch<T>> members = std::vector<cpu::SampleScratch<T>>(kGroup);
+  cpu::WalkGroup<T> group;
+};
+
+template <typename T>
+[[gnu::noinline]] GroupScratch<T>& group_scratch() {
+  thread_local GroupScratch<T> scratch;
+  return scratch;
+}
+
+// Samples [begin, end) forward through the stack, in groups of up to kGroup (forward_group), each sample's
+// rows and scratch handed to `each` (in sample order) right after its group's forward pass.
+template <typename T, typename F>
+void forward_groups(int64_t begin, int64_t end, const T* x, const cpu::Stack& s, const std::vector<const T*>& w,
+                    const LifParams<T>& p, const Outputs& out, F&& each) {
+  GroupScratch<T>& worker = group_scratch<T>();
+  std::vector<cpu::SampleScratch<T>>& scratch = worker.members;
+  cpu::WalkGroup<T>& group = worker.group;
+  cpu::SampleScratch<T>* members[kGroup];
+  const T* inputs[kGroup];
+  std::vector<cpu::SampleOutputs<T>> rows;
+  for (int64_t first = begin; first < end; first += kGroup) {
+    const int64_t count = std::min(kGroup, end - first);
+    rows.clear();
+    for (int64_t g = 0; g < count; ++g) {
+      scratch[g].fit(s);
+      members[g] = &scratch[g];
+      inputs[g] = x + (first + g) * s.input_slots(0);
+      rows.push_back(rows_of(first + g, s, out, scratch[g]));
+    }
+    cpu::forward_group(inputs, count, s, w, p, rows.data(), members, group);
+    for (int64_t g = 0; g < count; ++g) each(first + g, rows[g], scratch[g]);
+  }
+}
+
 std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forward_cpu(
     const at::Tensor& input_times, at::TensorList weights, at::IntArrayRef max_spikes, double tau_m, double tau_s,
     double threshold, double resistance, double t_end) {
@@ -120,16 +161,20 @@ std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forwa
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
     const PaddedWeights<T> padded(weights, s);
     const std::vector<const T*>& w = padded.layers;
-    cpu::run_tasks(x.size(0), [&](int64_t b) {
-      cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
-      const cpu::SampleOutputs<T> rows = rows_of(b, s, out, scratch);
-      for (int64_t l = 0; l < s.layers(); ++l) std::fill_n(rows.currents[l], s.spike_slots(l), T(0));  // 0 where no spike
-      cpu::forward_stack(x.data_ptr<T>() + b * s.input_slots(0), s, w, p, rows, scratch);
-      for (int64_t l = 0; l < s.layers(); ++l) {
-        int32_t* order = orders[l].data_ptr<int32_t>() + b * orders[l].size(1);
-        cpu::save_order(scratch.events[l], order);
-        std::fill(order + 1 + scratch.events[l].size(), order + orders[l].size(1), -1);  // defined past the count
+    const int64_t batch = x.size(0), groups = (batch + kGroup - 1) / kGroup;
+    cpu::run_tasks(groups, [&](int64_t group) {
+      const int64_t begin = group * kGroup, end = std::min(batch, begin + kGroup);
+      for (int64_t b = begin; b < end; ++b) {  // 0 where no spike
+        for (int64_t l = 0; l < s.layers(); ++l) std::fill_n(out.currents[l].data_ptr<T>() + b * s.spike_slots(l), s.spike_slots(l), T(0));
       }
+      forward_groups(begin, end, x.data_ptr<T>(), s, w, p, out,
+                     [&](int64_t b, const cpu::SampleOutputs<T>&, cpu::SampleScratch<T>& scratch) {
+        for (int64_t l = 0; l < s.layers(); ++l) {
+          int32_t* order = orders[l].data_ptr<int32_t>() + b * orders[l].size(1);
+          cpu::save_order(scratch.events[l], order);
+          std::fill(order + 1 + scratch.events[l].size(), order + orders[l].size(1), -1);  // defined past the count
+        }
+      });
     });
   });
   return {out.times, out.currents, out.counts, orders};
@@ -170,15 +215,13 @@ std::tuple<at::Tensor, at::Tensor, TensorVector, TensorVector, at::Tensor, Tenso
     const PaddedWeights<T> padded(weights, s);
     const std::vector<const T*>& w = padded.layers;
     const int64_t workers = worker_count(batch);
-    cpu::GradientChunks<T> chunks(s, batch, workers, weight_grad);
+    cpu::GradientChunks<T> chunks(s, batch, workers, weight_grad, kGroup);
     std::vector<T> sample_losses(batch);
     cpu::run_tasks(chunks.chunks(), [&](int64_t c) {
-      cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
       const std::vector<T*> grad_wt = chunks.begin(c);
       std::vector<T> loss_scratch(2 * n_out);
-      for (int64_t b = chunks.starts[c]; b < chunks.starts[c + 1]; ++b) {
-        const cpu::SampleOutputs<T> rows = rows_of(b, s, out, scratch);
-        cpu::forward_stack(x.data_ptr<T>() + b * s.input_slots(0), s, w, p, rows, scratch);
+      forward_groups(chunks.starts[c], chunks.starts[c + 1], x.data_ptr<T>(), s, w, p, out,
+                     [&](int64_t b, const cpu::SampleOutputs<T>& rows, cpu::SampleScratch<T>& scratch) {
         std::vector<const T*> times(rows.times.begin(), rows.times.end());
         std::vector<T*> grads;
         for (int64_t l = 0; l < n_layers; ++l) {
@@ -192,7 +235,7 @@ std::tuple<at::Tensor, at::Tensor, TensorVector, TensorVector, at::Tensor, Tenso
           cpu::backward_stack(s, w, times, currents, p, scratch, grad_wt,
                               input_grad ? grad_input.data_ptr<T>() + b * s.input_slots(0) : nullptr);
         }
-      }
+      });
     });
     T total = 0;  // summed in sample order: the same loss whatever the thread count
     for (const T value : sample_losses) total += value;
@@ -239,7 +282,7 @@ std::tuple<at::Tensor, TensorVector> network_backward_cpu(at::TensorList grad_ti
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
     const PaddedWeights<T> padded(weights, s);
     const std::vector<const T*>& w = padded.layers;
-    cpu::GradientChunks<T> chunks(s, batch, worker_count(batch), /*wanted=*/true);
+    cpu::GradientChunks<T> chunks(s, batch, worker_count(batch), /*wanted=*/true, kGroup);
     cpu::run_tasks(chunks.chunks(), [&](int64_t c) {
       cpu::SampleScratch<T>& scratch = thread_scratch<T>(s);
       const std::vector<T*> grad_wt = chunks.begin(c);

@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "forward_walk.h"
 #include "lif_cpu_sample.h"
 
 namespace snn {
@@ -35,6 +36,7 @@ struct SampleScratch {
   std::vector<std::vector<T>> spike_before, spike_after;  // [layer]: SpikeDecays of each kept spike
   std::vector<std::vector<int32_t>> spike_interval;
   std::vector<T> state, adjoint;
+  SpikeDecays<T> layer_record;  // record(l) of the layer being walked, which its ForwardWalk points to
   std::vector<int64_t> next_spike;
 
   void fit(const Stack& s) {
@@ -67,25 +69,37 @@ struct SampleOutputs {
   std::vector<int64_t*> counts;
 };
 
-// Forward through every layer (wt[l]: padded_transpose of layer l's weight). `input` is the sample's
-// [n_in, k_in] row (checked while read: NaN, order).
-// Leaves each layer's input events in scratch.events for the backward pass.
+// Forward through every layer (wt[l]: padded_transpose of layer l's weight) for `count` samples together,
+// sample g from its [n_in, k_in] row inputs[g] (checked while read: NaN, order) into outs[g], with
+// scratch[g]: the samples' walks through a layer step together, so that their crossing searches share
+// vectors (forward_walk.h). Leaves each layer's input events in scratch[g]->events for the backward pass.
 template <typename T>
-void forward_stack(const T* input, const Stack& s, const std::vector<const T*>& wt, const LifParams<T>& p,
-                   const SampleOutputs<T>& out, SampleScratch<T>& scratch) {
-  collect_events(input, s.n_in, s.k_in, p.t_end, scratch.events[0], /*validate=*/true);
+void forward_group(const T* const* inputs, int64_t count, const Stack& s, const std::vector<const T*>& wt,
+                   const LifParams<T>& p, const SampleOutputs<T>* outs, SampleScratch<T>* const* scratch,
+                   WalkGroup<T>& group) {
+  std::vector<ForwardWalk<T>>& walks = group.walks;
+  for (int64_t g = 0; g < count; ++g) {
+    collect_events(inputs[g], s.n_in, s.k_in, p.t_end, scratch[g]->events[0], /*validate=*/true);
+  }
   for (int64_t l = 0; l < s.layers(); ++l) {
     const int64_t n_out = s.n[l], k = s.k[l];
-    scratch.state.resize(std::max<size_t>(scratch.state.size(), kForwardState * s.lanes[l]));
-    std::fill_n(out.times[l], n_out * k, std::numeric_limits<T>::infinity());
-    std::fill_n(out.counts[l], n_out, int64_t(0));
-    const SpikeDecays<T> record = scratch.record(l);
-    forward_sample(scratch.events[l], wt[l], n_out, s.lanes[l], k, p, scratch.state.data(), out.times[l], out.currents[l],
-                   out.counts[l], l + 1 < s.layers() ? &scratch.events[l + 1] : nullptr, &scratch.decays[l], &record);
+    walks.clear();
+    for (int64_t g = 0; g < count; ++g) {
+      SampleScratch<T>& sc = *scratch[g];
+      const SampleOutputs<T>& out = outs[g];
+      sc.state.resize(std::max<size_t>(sc.state.size(), kForwardState * s.lanes[l]));
+      std::fill_n(out.times[l], n_out * k, std::numeric_limits<T>::infinity());
+      std::fill_n(out.counts[l], n_out, int64_t(0));
+      sc.layer_record = sc.record(l);
+      walks.emplace_back(sc.events[l], wt[l], n_out, s.lanes[l], k, p, sc.state.data(), out.times[l], out.currents[l],
+                         out.counts[l], sc.decays[l], l + 1 < s.layers() ? &sc.events[l + 1] : nullptr,
+                         &sc.layer_record);
+    }
+    group.run();
   }
 }
 
-// EventProp back through every layer, given scratch.events (and decays) from forward_stack, or the events
+// EventProp back through every layer, given scratch.events (and decays) from forward_group, or the events
 // restored from a forward call's event orders (`restored`), and scratch.grad_times holding dL/d(spike times)
 // of every layer (the loss's own gradient; the hidden layers' entries grow by what the layer above sends down). Adds dL/dW^T (layer l: [n_in, lanes]) to grad_wt[l] and,
 // when grad_input is not null, dL/d(input times) to the sample's grad_input row.

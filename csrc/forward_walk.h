@@ -1,0 +1,177 @@
+// The CPU forward pass of one layer for one sample, as a walk through the sample's input events that can be
+// stepped one interval at a time, so that several walks (several samples, csrc/network_sample.h and
+// lif_cpu.cpp) search their threshold crossings together (crossing_lanes.h). Each step: the state of every
+// neuron at the next event if it does not fire, decayed in vectors across the layer (lane_decay.h); the
+// first crossing search of each neuron that might fire, pushed to the group's batch (begin); after the
+// batch's search, every spike of those neurons on the interval, and the inputs at the interval's end (finish).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "crossing_lanes.h"
+#include "lif_cpu_sample.h"
+
+namespace snn {
+namespace cpu {
+
+// One sample through one layer of n_out neurons; wt is [n_in, lanes] (padded_transpose). out_times / counts
+// must be +inf / 0 filled; `state` holds kForwardState * lanes values; `decays` receives e^{-span/tau_m} of
+// every interval between events (interval_decays). With `emitted`, also appends the spikes that fit into
+// out_times, time-sorted, as the next layer's input events (slot i * max_spikes + k); with `record`
+// ([n_out, max_spikes] rows), the decays around each kept spike. backward_sample needs the decays and the
+// record again.
+template <typename T>
+class ForwardWalk {
+ public:
+  ForwardWalk(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t lanes, int64_t max_spikes,
+              const LifParams<T>& params, T* state, T* out_times, T* out_currents, int64_t* counts,
+              std::vector<T>& decays, std::vector<InputEvent<T>>* emitted = nullptr,
+              const SpikeDecays<T>* record = nullptr)
+      : events_(events.data()), n_events_(events.size()), wt_(wt), n_out_(n_out), lanes_(lanes),
+        max_spikes_(max_spikes), p_(params), out_times_(out_times), out_currents_(out_currents), counts_(counts),
+        emitted_(emitted), decays_(&decays), record_(record) {
+    // The state at the current time and at the next event; the two swap roles at every event, so that the
+    // neurons that do not fire need no copy.
+    v_ = state;
+    cur_ = v_ + lanes;
+    v_next_ = cur_ + lanes;
+    cur_next_ = v_next_ + lanes;
+    // Bit i % 64 of word i / 64: a crossing is possible for neuron i on the current interval (in the last
+    // lanes of `state`, which hold lanes / 64 words with room to spare).
+    candidates_ = reinterpret_cast<uint64_t*>(cur_next_ + lanes);
+    std::fill(state, state + 2 * lanes, T(0));
+    if (emitted_) emitted_->clear();
+    interval_decays(events, p_, *decays_);
+  }
+
+  bool finished() const { return finished_; }
+  const LifParams<T>& params() const { return p_; }
+
+  // The interval up to the next event: decays every neuron and pushes the first crossing search of each one
+  // that might fire to `batch`.
+  void begin(CrossingBatch<T>& batch) {
+    last_ = e_ == n_events_;
+    t_next_ = last_ ? p_.t_end : events_[e_].time;
+    span_ = t_next_ - t_prev_;
+    in_interval_ = span_ > T(0) && e_ > 0;  // before the first event the state is zero: nothing can happen
+    if (!in_interval_) return;
+    em_ = (*decays_)[++interval_];
+    es_ = synaptic_decay(em_, p_);
+    // Pass 1 (branch-free, vectorised): the state at t_next if no neuron fires, and whether it might.
+    any_ = 0;
+    for (int64_t block = 0; block < lanes_; block += 64) {
+      const uint64_t bits = decay_lanes(v_, cur_, v_next_, cur_next_, block, std::min(lanes_, block + 64), em_, es_, p_);
+      candidates_[block / 64] = bits;
+      any_ |= bits;
+    }
+    // The neurons that might fire, in the order of their set bits (no branch per neuron); finish() takes
+    // them in the same order, its answers from index first_ on.
+    first_ = batch.size();
+    // (v_next_, cur_next_ hold decayed_state's very numbers, lane_decay.h)
+    for_each_candidate([&](int64_t i) { batch.push(v_[i], cur_[i], span_, v_next_[i], cur_next_[i], em_); });
+  }
+
+  // After batch.search(): every spike of the searched neurons on the interval (the first from the batch's answer,
+  // any further one from its own search: few neurons fire twice on one interval), then the inputs at its end.
+  void finish(const CrossingBatch<T>& batch) {
+    if (in_interval_) {
+      int64_t request = first_;
+      for_each_candidate([&](int64_t i) {
+        const int64_t before = counts_[i];
+        T* times = out_times_ + i * max_spikes_;
+        const SpikeDecays<T> rows = record_ ? neuron_rows(*record_, i, max_spikes_) : SpikeDecays<T>{};
+        SpikeChain<T> chain = SpikeChain<T>::start(cur_[i], t_prev_, span_, em_, batch.v_end(request), batch.i_end(request));
+        T d = batch.d(request), x = batch.x(request);
+        const AfterSpike<T>* after = batch.after(request++);
+        while (chain.spike(d, x, after, p_, max_spikes_, times, out_currents_ + i * max_spikes_, counts_[i],
+                           record_ ? &rows : nullptr, interval_)) {
+          d = chain.search_again(p_, x);
+          after = nullptr;
+        }
+        v_next_[i] = chain.v_end;
+        cur_next_[i] = chain.i_end;
+        for (int64_t k = before; emitted_ && k < std::min(counts_[i], max_spikes_); ++k) {
+          insert_sorted(*emitted_, {times[k], int32_t(i), int32_t(i * max_spikes_ + k)});
+        }
+      });
+      std::swap(v_, v_next_);
+      std::swap(cur_, cur_next_);
+    }
+    if (last_) {
+      finished_ = true;
+      return;
+    }
+    for (; e_ < n_events_ && events_[e_].time == t_next_; ++e_) {  // simultaneous inputs merge into one event
+      const T* __restrict__ w = wt_ + events_[e_].source * lanes_;
+      T* __restrict__ c = cur_;
+      for (int64_t i = 0; i < lanes_; ++i) c[i] += w[i];
+    }
+    t_prev_ = t_next_;
+  }
+
+ private:
+  // Calls f(i) for each neuron i that might cross on the interval, by its bit in candidates_. Padding lanes
+  // never reach threshold > 0 from V = I = 0, and are skipped in case it is not positive.
+  template <typename F>
+  void for_each_candidate(F&& f) const {
+    for (int64_t block = 0; any_ != 0 && block < lanes_; block += 64) {
+      for (uint64_t bits = candidates_[block / 64]; bits != 0; bits &= bits - 1) {
+        const int64_t i = block + __builtin_ctzll(bits);
+        if (i >= n_out_) return;
+        f(i);
+      }
+    }
+  }
+
+  const InputEvent<T>* events_;
+  size_t n_events_;
+  const T* wt_;
+  int64_t n_out_, lanes_, max_spikes_;
+  LifParams<T> p_;  // a copy cannot alias the arrays
+  T *v_, *cur_, *v_next_, *cur_next_;
+  uint64_t* candidates_;
+  T *out_times_, *out_currents_;
+  int64_t* counts_;
+  std::vector<InputEvent<T>>* emitted_;
+  std::vector<T>* decays_;
+  const SpikeDecays<T>* record_;
+  uint64_t any_ = 0;   // any bit set in candidates_
+  int64_t first_ = 0;  // this walk's first request in the batch of the current round
+  size_t e_ = 0;
+  T t_prev_ = T(0), t_next_ = T(0), span_ = T(0), em_ = T(1), es_ = T(1);
+  int32_t interval_ = -1;  // the intervals' index, as backward_sample counts them
+  bool last_ = false, in_interval_ = false, finished_ = false;
+};
+
+// Walks that step together, and their batch of searches (a worker's, reused from group to group).
+template <typename T>
+struct WalkGroup {
+  std::vector<ForwardWalk<T>> walks;
+  CrossingBatch<T> batch;
+
+  // Steps every walk to its end, one interval each per round, their first crossing searches of a round together.
+  // Not inlined: callers keep the group in thread-local storage, whose address the inlined loop would look up
+  // again (__tls_get_addr) after every call it makes.
+  [[gnu::noinline]] void run() {
+    const LifParams<T> p = walks[0].params();
+    while (true) {
+      batch.clear();
+      bool any = false;
+      for (ForwardWalk<T>& walk : walks) {
+        if (walk.finished()) continue;
+        walk.begin(batch);
+        any = true;
+      }
+      if (!any) return;
+      batch.search(p);
+      for (ForwardWalk<T>& walk : walks) {
+        if (!walk.finished()) walk.finish(batch);
+      }
+    }
+  }
+};
+
+}  // namespace cpu
+}  // namespace snn
