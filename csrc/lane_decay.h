@@ -1,9 +1,10 @@
-// Pass 1 of the CPU forward pass (forward_sample, lif_cpu_sample.h), run for every neuron at every input
-// event: each neuron's state at the next event if it does not fire, and which neurons might fire on the way
-// (crossing_possible). With AVX-512 a comparison yields the bits of a whole vector of neurons at once;
-// compiled from the scalar loop, the bits are gathered one neuron at a time (a fifth of forward_sample's time
-// at Yin-Yang sizes), and GCC's own vectorisation of it, unrolled by two vectors, leaves the 8-lane layers
-// scalar and is slower than the scalar loop.
+// Comparisons across a layer's lanes in vectors, with their results as bits. Pass 1 of the CPU forward walk
+// (forward_walk.h), run for every neuron at every input event: each neuron's state at the next event if it
+// does not fire, and which neurons might fire on the way (crossing_possible). With AVX-512 a comparison yields
+// the bits of a whole vector of neurons at once; compiled from the scalar loop, the bits are gathered one
+// neuron at a time (a fifth of the forward pass's time at Yin-Yang sizes), and GCC's own vectorisation of it,
+// unrolled by two vectors, leaves the 8-lane layers scalar and is slower than the scalar loop. And the
+// adjoint's choice of the neurons that fired on an interval (backward_sample).
 #pragma once
 
 #include <cstdint>
@@ -38,7 +39,36 @@ inline uint64_t decay_lanes(const T* v0, const T* i0, T* v1, T* i1, int64_t begi
   return decay_lanes_scalar(v0, i0, v1, i1, begin, end, em, es, p);
 }
 
+// Bit i - begin set where values[i] > t, for lanes [begin, end) (at most 64).
+template <typename T>
+inline uint64_t lanes_after_scalar(const T* values, int64_t begin, int64_t end, T t) {
+  uint64_t bits = 0;
+  for (int64_t i = begin; i < end; ++i) bits |= uint64_t(values[i] > t) << (i - begin);
+  return bits;
+}
+
+template <typename T>
+inline uint64_t lanes_after(const T* values, int64_t begin, int64_t end, T t) {
+  return lanes_after_scalar(values, begin, end, t);
+}
+
 #if defined(__AVX512F__)
+#define SNN_LANES_AFTER(T, W, V, S)                                                                         \
+  template <>                                                                                              \
+  inline uint64_t lanes_after<T>(const T* values, int64_t begin, int64_t end, T t) {                        \
+    const V vt = _mm512_set1_##S(t);                                                                       \
+    uint64_t bits = 0;                                                                                     \
+    int64_t i = begin;                                                                                     \
+    for (; i + W <= end; i += W) {                                                                         \
+      bits |= uint64_t(_mm512_cmp_##S##_mask(_mm512_loadu_##S(values + i), vt, _CMP_GT_OQ)) << (i - begin);  \
+    }                                                                                                      \
+    if (i < end) bits |= lanes_after_scalar(values, i, end, t) << (i - begin);                             \
+    return bits;                                                                                           \
+  }
+SNN_LANES_AFTER(double, 8, __m512d, pd)
+SNN_LANES_AFTER(float, 16, __m512, ps)
+#undef SNN_LANES_AFTER
+
 // The same operations as the scalar loop (membrane's (v0 - c) em + c es as one fused multiply-add, as the
 // compiler contracts it there), so both give the same bits. Ordered comparisons: NaN fails them, as in C++.
 #define SNN_DECAY_LANES(T, W, V, MASK, S)                                                                        \

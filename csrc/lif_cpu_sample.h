@@ -243,24 +243,23 @@ void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int6
     const T em = --interval >= 0 ? (*decays)[interval] : std::exp(-(t_cur - t_g) / p.tau_m);
     const T es = synaptic_decay(em, p);
     // Pass 1 (vectorised): plain decay for the neurons that did not fire in (t_g, t_cur].
-    int64_t fired = 0;
     for (int64_t i = 0; i < lanes; ++i) {
       const bool keep = next_time[i] > t_g;
       T lvi = lv[i], lii = li[i];
       adjoint_decay(lvi, lii, em, es, p);
       lv[i] = keep ? lv[i] : lvi;
       li[i] = keep ? li[i] : lii;
-      fired += keep ? 1 : 0;
     }
-    // Pass 2: the neurons that did, spike by spike.
-    for (int64_t i = 0; fired > 0 && i < n_out; ++i) {
-      if (next_time[i] > t_g) {
+    // Pass 2: the neurons that did, spike by spike, through the bits of a vector comparison (a branch per
+    // neuron, taken for one or two of them at random, cost more than their spikes).
+    for (int64_t block = 0; block < n_out; block += 64) {
+      for (uint64_t bits = lanes_after(next_time, block, std::min(n_out, block + 64), t_g); bits != 0; bits &= bits - 1) {
+        const int64_t i = block + __builtin_ctzll(bits);
         const int64_t o = i * max_spikes;
         const SpikeDecays<T> rows = record && decays ? neuron_rows(*record, i, max_spikes) : SpikeDecays<T>{};
         adjoint_across_spikes(lv[i], li[i], next_spike[i], t_cur, t_g, times + o, currents + o, grad_times + o, p,
                               record && decays ? &rows : nullptr, int32_t(interval));
         next_time[i] = next_spike[i] >= 0 ? times[o + next_spike[i]] : -std::numeric_limits<T>::infinity();
-        --fired;
       }
     }
     for (; e > 0 && events[e - 1].time == t_g; --e) {
