@@ -167,6 +167,11 @@ inline void after_spike_lanes(const T* i0_in, const T* x_in, const T* x_end_in, 
 
 // The first searches of one round of a group's walks: requests pushed in a structure of arrays (padded to
 // whole vectors), searched together by search(), answers read back by index.
+// Whose search a request is: the walk's index in its group, and the neuron.
+struct SearchTag {
+  int32_t walk, neuron;
+};
+
 template <typename T>
 class CrossingBatch {
  public:
@@ -177,8 +182,9 @@ class CrossingBatch {
 
   // A first search on an interval of `span`, from (v0, i0) to (v_end, i_end), x_end = e^{-span/tau_m};
   // returns its index.
-  int64_t push(T v0, T i0, T span, T v_end, T i_end, T x_end) {
+  int64_t push(T v0, T i0, T span, T v_end, T i_end, T x_end, SearchTag tag = {}) {
     if (size_ == capacity_) grow();
+    tags_[size_] = tag;
     T* row = columns_.data() + size_;
     row[0] = v0;
     row[capacity_] = i0;
@@ -225,6 +231,7 @@ class CrossingBatch {
   T d(int64_t k) const { return d_[k]; }
   T x(int64_t k) const { return x_[k]; }
   T v_end(int64_t k) const { return column(3)[k]; }
+  SearchTag tag(int64_t k) const { return tags_[k]; }
   // after_spike of the crossing found, where crossing_lanes found it (else null: advance_neuron_from computes it)
   const AfterSpike<T>* after(int64_t k) const { return has_after_[k] ? &after_[k] : nullptr; }
   T i_end(int64_t k) const { return column(4)[k]; }
@@ -246,11 +253,13 @@ class CrossingBatch {
     x_.resize(capacity);
     after_.resize(capacity);
     has_after_.resize(capacity);
+    tags_.resize(capacity);
   }
 
   std::vector<T> columns_, d_, x_;
   std::vector<AfterSpike<T>> after_;
-  std::vector<char> has_after_;  // columns: v0, i0, span, v_end, i_end, x_end, each `capacity_` long
+  std::vector<char> has_after_;
+  std::vector<SearchTag> tags_;  // columns: v0, i0, span, v_end, i_end, x_end, each `capacity_` long
   int64_t size_ = 0, capacity_ = 0;
 };
 

@@ -38,9 +38,6 @@ class ForwardWalk {
     cur_ = v_ + lanes;
     v_next_ = cur_ + lanes;
     cur_next_ = v_next_ + lanes;
-    // Bit i % 64 of word i / 64: a crossing is possible for neuron i on the current interval (in the last
-    // lanes of `state`, which hold lanes / 64 words with room to spare).
-    candidates_ = reinterpret_cast<uint64_t*>(cur_next_ + lanes);
     std::fill(state, state + 2 * lanes, T(0));
     if (emitted_) emitted_->clear();
     interval_decays(events, p_, *decays_);
@@ -50,8 +47,8 @@ class ForwardWalk {
   const LifParams<T>& params() const { return p_; }
 
   // The interval up to the next event: decays every neuron and pushes the first crossing search of each one
-  // that might fire to `batch`.
-  void begin(CrossingBatch<T>& batch) {
+  // that might fire to `batch`, tagged with (walk, neuron) (`walk`: this walk's index in its group).
+  void begin(CrossingBatch<T>& batch, int32_t walk) {
     last_ = e_ == n_events_;
     t_next_ = last_ ? p_.t_end : events_[e_].time;
     span_ = t_next_ - t_prev_;
@@ -60,42 +57,44 @@ class ForwardWalk {
     em_ = (*decays_)[++interval_];
     es_ = synaptic_decay(em_, p_);
     // Pass 1 (branch-free, vectorised): the state at t_next if no neuron fires, and whether it might.
-    any_ = 0;
     for (int64_t block = 0; block < lanes_; block += 64) {
       const uint64_t bits = decay_lanes(v_, cur_, v_next_, cur_next_, block, std::min(lanes_, block + 64), em_, es_, p_);
-      candidates_[block / 64] = bits;
-      any_ |= bits;
+      // The neurons that might fire, through the set bits (no branch per neuron). Padding lanes never reach
+      // threshold > 0 from V = I = 0, and are skipped in case it is not positive. (v_next_, cur_next_ hold
+      // decayed_state's very numbers, lane_decay.h.)
+      for (uint64_t set = bits; set != 0; set &= set - 1) {
+        const int64_t i = block + __builtin_ctzll(set);
+        if (i >= n_out_) break;
+        batch.push(v_[i], cur_[i], span_, v_next_[i], cur_next_[i], em_, {walk, int32_t(i)});
+      }
     }
-    // The neurons that might fire, in the order of their set bits (no branch per neuron); finish() takes
-    // them in the same order, its answers from index first_ on.
-    first_ = batch.size();
-    // (v_next_, cur_next_ hold decayed_state's very numbers, lane_decay.h)
-    for_each_candidate([&](int64_t i) { batch.push(v_[i], cur_[i], span_, v_next_[i], cur_next_[i], em_); });
   }
 
-  // After batch.search(): every spike of the searched neurons on the interval (the first from the batch's answer,
-  // any further one from its own search: few neurons fire twice on one interval), then the inputs at its end.
-  void finish(const CrossingBatch<T>& batch) {
+  // After batch.search(), for each request this walk pushed: every spike of `neuron` on the interval (the first
+  // from the batch's answer `request`, any further one from its own search: few neurons fire twice on one
+  // interval).
+  void spikes(int64_t i, const CrossingBatch<T>& batch, int64_t request) {
+    const int64_t before = counts_[i];
+    T* times = out_times_ + i * max_spikes_;
+    const SpikeDecays<T> rows = record_ ? neuron_rows(*record_, i, max_spikes_) : SpikeDecays<T>{};
+    SpikeChain<T> chain = SpikeChain<T>::start(cur_[i], t_prev_, span_, em_, batch.v_end(request), batch.i_end(request));
+    T d = batch.d(request), x = batch.x(request);
+    const AfterSpike<T>* after = batch.after(request);
+    while (chain.spike(d, x, after, p_, max_spikes_, times, out_currents_ + i * max_spikes_, counts_[i],
+                       record_ ? &rows : nullptr, interval_)) {
+      d = chain.search_again(p_, x);
+      after = nullptr;
+    }
+    v_next_[i] = chain.v_end;
+    cur_next_[i] = chain.i_end;
+    for (int64_t k = before; emitted_ && k < std::min(counts_[i], max_spikes_); ++k) {
+      insert_sorted(*emitted_, {times[k], int32_t(i), int32_t(i * max_spikes_ + k)});
+    }
+  }
+
+  // Once the spikes are in: the inputs at the interval's end.
+  void finish() {
     if (in_interval_) {
-      int64_t request = first_;
-      for_each_candidate([&](int64_t i) {
-        const int64_t before = counts_[i];
-        T* times = out_times_ + i * max_spikes_;
-        const SpikeDecays<T> rows = record_ ? neuron_rows(*record_, i, max_spikes_) : SpikeDecays<T>{};
-        SpikeChain<T> chain = SpikeChain<T>::start(cur_[i], t_prev_, span_, em_, batch.v_end(request), batch.i_end(request));
-        T d = batch.d(request), x = batch.x(request);
-        const AfterSpike<T>* after = batch.after(request++);
-        while (chain.spike(d, x, after, p_, max_spikes_, times, out_currents_ + i * max_spikes_, counts_[i],
-                           record_ ? &rows : nullptr, interval_)) {
-          d = chain.search_again(p_, x);
-          after = nullptr;
-        }
-        v_next_[i] = chain.v_end;
-        cur_next_[i] = chain.i_end;
-        for (int64_t k = before; emitted_ && k < std::min(counts_[i], max_spikes_); ++k) {
-          insert_sorted(*emitted_, {times[k], int32_t(i), int32_t(i * max_spikes_ + k)});
-        }
-      });
       std::swap(v_, v_next_);
       std::swap(cur_, cur_next_);
     }
@@ -112,33 +111,17 @@ class ForwardWalk {
   }
 
  private:
-  // Calls f(i) for each neuron i that might cross on the interval, by its bit in candidates_. Padding lanes
-  // never reach threshold > 0 from V = I = 0, and are skipped in case it is not positive.
-  template <typename F>
-  void for_each_candidate(F&& f) const {
-    for (int64_t block = 0; any_ != 0 && block < lanes_; block += 64) {
-      for (uint64_t bits = candidates_[block / 64]; bits != 0; bits &= bits - 1) {
-        const int64_t i = block + __builtin_ctzll(bits);
-        if (i >= n_out_) return;
-        f(i);
-      }
-    }
-  }
-
   const InputEvent<T>* events_;
   size_t n_events_;
   const T* wt_;
   int64_t n_out_, lanes_, max_spikes_;
   LifParams<T> p_;  // a copy cannot alias the arrays
   T *v_, *cur_, *v_next_, *cur_next_;
-  uint64_t* candidates_;
   T *out_times_, *out_currents_;
   int64_t* counts_;
   std::vector<InputEvent<T>>* emitted_;
   std::vector<T>* decays_;
   const SpikeDecays<T>* record_;
-  uint64_t any_ = 0;   // any bit set in candidates_
-  int64_t first_ = 0;  // this walk's first request in the batch of the current round
   size_t e_ = 0;
   T t_prev_ = T(0), t_next_ = T(0), span_ = T(0), em_ = T(1), es_ = T(1);
   int32_t interval_ = -1;  // the intervals' index, as backward_sample counts them
@@ -156,18 +139,21 @@ struct WalkGroup {
   // again (__tls_get_addr) after every call it makes.
   [[gnu::noinline]] void run() {
     const LifParams<T> p = walks[0].params();
+    const int32_t count = int32_t(walks.size());
     while (true) {
       batch.clear();
       bool any = false;
-      for (ForwardWalk<T>& walk : walks) {
-        if (walk.finished()) continue;
-        walk.begin(batch);
+      for (int32_t w = 0; w < count; ++w) {
+        if (walks[w].finished()) continue;
+        walks[w].begin(batch, w);
         any = true;
       }
       if (!any) return;
       batch.search(p);
+      // one loop over the round's requests, not one per walk: each loop's end is a branch it mispredicts
+      for (int64_t k = 0; k < batch.size(); ++k) walks[batch.tag(k).walk].spikes(batch.tag(k).neuron, batch, k);
       for (ForwardWalk<T>& walk : walks) {
-        if (!walk.finished()) walk.finish(batch);
+        if (!walk.finished()) walk.finish();
       }
     }
   }

@@ -183,9 +183,9 @@ void padded_transpose(const at::Tensor& weight, int64_t lanes, T* out) {
   }
 }
 
-// Scratch per lane that forward_sample needs (its `state` argument holds this many T per lane: four state
-// arrays and the candidate bits).
-constexpr int64_t kForwardState = 5;
+// Scratch per lane that a forward walk needs (forward_walk.h: its `state` argument holds this many T per lane,
+// the four state arrays).
+constexpr int64_t kForwardState = 4;
 
 // Rows [n_out, max_spikes] of a layer's SpikeDecays, from neuron i's.
 template <typename T>
