@@ -55,6 +55,26 @@ def test_feed_forward_snn_uses_counts_of_every_layer():
         assert torch.equal(t, c) and torch.equal(layer_counts, expected)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_a_samples_spikes_do_not_depend_on_the_rest_of_its_batch(dtype):
+    # The CPU kernel walks the samples of a batch in groups whose crossing searches share vectors; which
+    # samples share a group must not change a single bit of any sample's spikes.
+    torch.manual_seed(5)
+    net = FeedForwardSNN([5, 40, 25, 13, 3], [(1, 3), (0.2, 1), (0, 1), (0, 1)], [8, 16, 32, 32], dtype=dtype)
+    x = (torch.rand(19, 5, 1, dtype=dtype) * 20).contiguous()
+    with torch.no_grad():
+        batch = net(x)
+        counts = net.last_spike_counts
+        reversed_batch = net(x.flip(0).contiguous())
+        for b in [0, 7, 8, 18]:
+            alone = net(x[b : b + 1].contiguous())
+            for layer, (t, t_alone) in enumerate(zip(batch, alone)):
+                assert torch.equal(t[b : b + 1], t_alone), f"sample {b}, layer {layer}"
+        for t, t_reversed in zip(batch, reversed_batch):
+            assert torch.equal(t, t_reversed.flip(0))
+    assert all(int(c.max()) >= 2 for c in counts[1:3]), "the hidden layers must fire repeatedly"
+
+
 def test_mismatched_max_spikes_is_rejected():
     w = torch.ones(3, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="one max_spikes per weight"):
