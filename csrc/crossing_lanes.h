@@ -1,12 +1,13 @@
-// The first crossing searches of one step of many event walks (neurons of several samples), searched
-// together in the lanes of one vector. Most searches of a Yin-Yang step are the simplest kind, V rising
-// through theta over the whole interval; their scalar search (first_crossing) spends its time on a few
-// divisions and a log in one long dependency chain, which the processor cannot overlap enough with the next
-// neuron's. Here those searches run eight (float: sixteen) at a time, the same operations lane by lane;
-// a lane that needs anything else (a maximum or minimum inside, a bisection, more than four steps) is
-// searched again from the start by first_crossing. Which of the two answers a search gets depends on its own
-// operands only, never on its neighbours in the vector, so the result does not depend on how searches are
-// grouped: every CPU path of the operators goes through CrossingBatch and they agree to the last bit.
+// The first crossing searches of one step of many event walks (neurons of several samples), searched together
+// in the lanes of one vector. Most searches of a Yin-Yang step are of two kinds: V rising through theta over
+// the whole interval, or (the first layer's last interval) rising to a maximum inside it. Their scalar search
+// (first_crossing) is a long chain of dependent divisions, polynomial steps and branches on its own
+// convergence; here they run eight (float: sixteen) at a time, first_crossing's operations lane by lane, and
+// so does after_spike for the crossings found. A lane that needs anything else (a minimum inside, a
+// bisection, more than eight steps) is searched again from the start by first_crossing. Which of the two
+// answers a search gets depends on its own operands only, never on its neighbours in the vector, so no result
+// depends on how the searches are grouped: every CPU path of the operators goes through CrossingBatch, and
+// they agree to the last bit.
 #pragma once
 
 #include <algorithm>
@@ -165,13 +166,13 @@ inline void after_spike_lanes(const T* i0_in, const T* x_in, const T* x_end_in, 
   for (int l = 0; l < LaneTypes<T>::W; ++l) out[l] = {current[l], em_rest[l], v_end[l], i_end[l], again[l] != 0};
 }
 
-// The first searches of one round of a group's walks: requests pushed in a structure of arrays (padded to
-// whole vectors), searched together by search(), answers read back by index.
 // Whose search a request is: the walk's index in its group, and the neuron.
 struct SearchTag {
   int32_t walk, neuron;
 };
 
+// The first searches of one round of a group's walks: requests pushed in a structure of arrays (padded to
+// whole vectors), searched together by search(), answers read back by index.
 template <typename T>
 class CrossingBatch {
  public:
@@ -230,11 +231,11 @@ class CrossingBatch {
 
   T d(int64_t k) const { return d_[k]; }
   T x(int64_t k) const { return x_[k]; }
-  T v_end(int64_t k) const { return column(3)[k]; }
-  SearchTag tag(int64_t k) const { return tags_[k]; }
-  // after_spike of the crossing found, where crossing_lanes found it (else null: advance_neuron_from computes it)
+  // after_spike of the crossing found, where crossing_lanes found it (else null: SpikeChain::spike computes it)
   const AfterSpike<T>* after(int64_t k) const { return has_after_[k] ? &after_[k] : nullptr; }
+  T v_end(int64_t k) const { return column(3)[k]; }
   T i_end(int64_t k) const { return column(4)[k]; }
+  SearchTag tag(int64_t k) const { return tags_[k]; }
 
  private:
   const T* column(int c) const { return columns_.data() + c * capacity_; }
@@ -256,10 +257,11 @@ class CrossingBatch {
     tags_.resize(capacity);
   }
 
-  std::vector<T> columns_, d_, x_;
+  std::vector<T> columns_;  // v0, i0, span, v_end, i_end, x_end, each `capacity_` long
+  std::vector<T> d_, x_;
   std::vector<AfterSpike<T>> after_;
   std::vector<char> has_after_;
-  std::vector<SearchTag> tags_;  // columns: v0, i0, span, v_end, i_end, x_end, each `capacity_` long
+  std::vector<SearchTag> tags_;
   int64_t size_ = 0, capacity_ = 0;
 };
 

@@ -1,9 +1,9 @@
 // The CPU forward pass of one layer for one sample, as a walk through the sample's input events that can be
-// stepped one interval at a time, so that several walks (several samples, csrc/network_sample.h and
-// lif_cpu.cpp) search their threshold crossings together (crossing_lanes.h). Each step: the state of every
-// neuron at the next event if it does not fire, decayed in vectors across the layer (lane_decay.h); the
-// first crossing search of each neuron that might fire, pushed to the group's batch (begin); after the
-// batch's search, every spike of those neurons on the interval, and the inputs at the interval's end (finish).
+// stepped one interval at a time, so that several walks (the samples of a group: network_sample.h, lif_cpu.cpp)
+// search their threshold crossings together (crossing_lanes.h). A step: the state of every neuron at the next
+// event if it does not fire, decayed in vectors across the layer (lane_decay.h), and the first crossing search
+// of each neuron that might fire pushed to the group's batch (begin); after the batch's search, every spike of
+// those neurons on the interval (spikes); then the inputs at the interval's end (finish).
 #pragma once
 
 #include <algorithm>
@@ -70,7 +70,7 @@ class ForwardWalk {
     }
   }
 
-  // After batch.search(), for each request this walk pushed: every spike of `neuron` on the interval (the first
+  // After batch.search(), for each request this walk pushed: every spike of neuron i on the interval (the first
   // from the batch's answer `request`, any further one from its own search: few neurons fire twice on one
   // interval).
   void spikes(int64_t i, const CrossingBatch<T>& batch, int64_t request) {

@@ -1,6 +1,7 @@
 // Per-sample CPU simulation of one layer, shared by the layer operator (lif_cpu.cpp) and the fused
-// network operator (network_cpu.cpp): the sample's input events in time order, the forward pass that
-// advances all neurons of the layer together between events, and the EventProp backward pass.
+// network operator (network_cpu.cpp): the sample's input events in time order, the decays of the intervals
+// between them, and the EventProp backward pass (the forward pass, which advances all neurons of the layer
+// together between events, is forward_walk.h).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -207,10 +208,10 @@ inline T input_time_gradient(const T* __restrict__ w, const T* __restrict__ lv, 
   return ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) + (part[3] + part[7]));
 }
 
-// The EventProp adjoint of forward_sample, backwards through the sample's events; wt is [n_in, lanes].
+// The EventProp adjoint of the forward walk (forward_walk.h), backwards through the sample's events; wt is [n_in, lanes].
 // Adds -tau_s lambda_I (dL/dW) to grad_wt [n_in, lanes] (unless null) at every input spike and, with
 // input_grad, dL/dt of each input spike to grad_in at its slot (the caller's buffer may already hold the
-// loss's own gradient for it). `decays` and `record`, if given, are forward_sample's (the same intervals, in
+// loss's own gradient for it). `decays` and `record`, if given, are the forward walk's (the same intervals, in
 // reverse; the record only with the decays).
 template <typename T>
 void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t lanes,
@@ -239,7 +240,7 @@ void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int6
   int64_t interval = decays ? int64_t(decays->size()) : 0;
   while (e > 0) {
     const T t_g = events[e - 1].time;
-    // forward_sample computed this very number (same operands) for the same interval
+    // the forward walk used this very number (interval_decays, same operands) for the same interval
     const T em = --interval >= 0 ? (*decays)[interval] : std::exp(-(t_cur - t_g) / p.tau_m);
     const T es = synaptic_decay(em, p);
     // Pass 1 (vectorised): plain decay for the neurons that did not fire in (t_g, t_cur].

@@ -1,6 +1,6 @@
 // CUDA implementation of snn::lif_forward / snn::lif_backward: one thread per (sample, output neuron),
-// walking the sample's time-sorted input events exactly like forward_sample / backward_sample in
-// lif_cpu_sample.h (same event order, same merging of simultaneous inputs, same lif_math.h functions), with
+// walking the sample's time-sorted input events exactly like the CPU forward walk / backward_sample in
+// forward_walk.h / lif_cpu_sample.h (same event order, same merging of simultaneous inputs, same lif_math.h functions), with
 // the neuron's state in registers. Grid: x = sample, y = blocks of up to 128 neurons, so every warp belongs
 // to one sample and walks one event sequence: control flow is uniform except inside a neuron's own spikes.
 // Plain pointers only (no ATen here): the binding is csrc/lif_cuda.cpp, the launchers are in lif_cuda.h.

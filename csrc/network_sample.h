@@ -1,8 +1,8 @@
 // One sample's trip through a feed-forward stack, the per-sample work of the network operators
 // (network_cpu.cpp): forward through every layer, each layer handing the next its spikes already in time
-// order (forward_sample emits them sorted), and the EventProp adjoint back through every layer, replaying
+// order (the forward walk emits them sorted), and the EventProp adjoint back through every layer, replaying
 // the event lists the forward pass kept. The per-layer work is exactly the layer operator's
-// (lif_cpu_sample.h), so the network and chained layer operators agree to the last bit.
+// (forward_walk.h, lif_cpu_sample.h), so the network and chained layer operators agree to the last bit.
 #pragma once
 
 #include <algorithm>
@@ -32,7 +32,7 @@ struct SampleScratch {
   std::vector<std::vector<InputEvent<T>>> events;  // [layer]: the layer's input events, time-sorted
   std::vector<std::vector<T>> currents;            // [layer]: synaptic current at each kept spike
   std::vector<std::vector<T>> grad_times;          // [layer]: dL/d(spike time) of each kept spike
-  std::vector<std::vector<T>> decays;              // [layer]: e^{-span/tau_m} per interval (forward_sample)
+  std::vector<std::vector<T>> decays;              // [layer]: e^{-span/tau_m} per interval (interval_decays)
   std::vector<std::vector<T>> spike_before, spike_after;  // [layer]: SpikeDecays of each kept spike
   std::vector<std::vector<int32_t>> spike_interval;
   std::vector<T> state, adjoint;
