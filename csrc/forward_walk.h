@@ -128,6 +128,17 @@ class ForwardWalk {
   bool last_ = false, in_interval_ = false, finished_ = false;
 };
 
+// At most this many samples walk together: enough to fill the vectors of the searches at Yin-Yang sizes (about
+// one search per sample and step in the hidden layers), few enough that a group's spike trains stay in cache.
+constexpr int64_t kGroup = 8;
+
+// Samples per group (and task) when a batch is shared by `workers` threads for its forward pass alone: kGroup,
+// or fewer where a batch of fewer than 2 * kGroup samples per worker would leave a worker idle for a group.
+inline int64_t forward_group_size(int64_t batch, int64_t workers) {
+  const int64_t share = (batch + 2 * workers - 1) / std::max<int64_t>(2 * workers, 1);
+  return std::max<int64_t>(1, std::min(kGroup, share));
+}
+
 // Walks that step together, and their batch of searches (a worker's, reused from group to group).
 template <typename T>
 struct WalkGroup {

@@ -46,15 +46,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward_cpu(const at::Tensor&
     scalar_t* tp = out_times.data_ptr<scalar_t>();
     scalar_t* cp = out_currents.data_ptr<scalar_t>();
     int64_t* np = counts.data_ptr<int64_t>();
-    // Samples in groups of kGroup, whose walks search their crossings together (forward_walk.h).
-    constexpr int64_t kGroup = 8;
-    cpu::run_tasks((batch + kGroup - 1) / kGroup, [&](int64_t task) {
-      thread_local std::vector<std::vector<InputEvent<scalar_t>>> events(kGroup);  // scratch, kept across calls
-      thread_local std::vector<std::vector<scalar_t>> states(kGroup), decays(kGroup);
+    // Samples in groups, whose walks search their crossings together (forward_walk.h).
+    const int64_t size = cpu::forward_group_size(batch, at::get_num_threads());
+    cpu::run_tasks((batch + size - 1) / size, [&](int64_t task) {
+      thread_local std::vector<std::vector<InputEvent<scalar_t>>> events(cpu::kGroup);  // scratch, kept across calls
+      thread_local std::vector<std::vector<scalar_t>> states(cpu::kGroup), decays(cpu::kGroup);
       thread_local cpu::WalkGroup<scalar_t> group;
       std::vector<ForwardWalk<scalar_t>>& walks = group.walks;
       walks.clear();
-      for (int64_t b = task * kGroup, g = 0; b < std::min(batch, (task + 1) * kGroup); ++b, ++g) {
+      for (int64_t b = task * size, g = 0; b < std::min(batch, (task + 1) * size); ++b, ++g) {
         states[g].resize(cpu::kForwardState * lanes);
         collect_events(xp + b * n_in * k_in, n_in, k_in, p.t_end, events[g]);
         const int64_t o = b * n_out * max_spikes;

@@ -106,7 +106,7 @@ cpu::SampleScratch<T>& thread_scratch(const cpu::Stack& s) {
   return scratch;
 }
 
-constexpr int64_t kGroup = 8;
+using cpu::kGroup;
 
 // A worker's scratch for groups of samples. Reached through a function that is not inlined, so that the loops
 // below hold its address instead of asking for the thread's copy (__tls_get_addr) after every call they make.
@@ -161,9 +161,9 @@ std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forwa
     const auto p = LifParams<T>::make(tau_m, tau_s, threshold, resistance, t_end);
     const PaddedWeights<T> padded(weights, s);
     const std::vector<const T*>& w = padded.layers;
-    const int64_t batch = x.size(0), groups = (batch + kGroup - 1) / kGroup;
-    cpu::run_tasks(groups, [&](int64_t group) {
-      const int64_t begin = group * kGroup, end = std::min(batch, begin + kGroup);
+    const int64_t batch = x.size(0), size = cpu::forward_group_size(batch, worker_count(batch));
+    cpu::run_tasks((batch + size - 1) / size, [&](int64_t group) {
+      const int64_t begin = group * size, end = std::min(batch, begin + size);
       for (int64_t b = begin; b < end; ++b) {  // 0 where no spike
         for (int64_t l = 0; l < s.layers(); ++l) std::fill_n(out.currents[l].data_ptr<T>() + b * s.spike_slots(l), s.spike_slots(l), T(0));
       }
