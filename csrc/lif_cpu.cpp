@@ -1,6 +1,7 @@
-// CPU implementation of snn::lif_forward / snn::lif_backward: one sample per task (workers.h), all neurons
-// of the layer advanced together between consecutive input events, so the inner loops run over contiguous
-// neuron arrays. The per-neuron math lives in lif_math.h (shared with CUDA).
+// CPU implementation of snn::lif_forward / snn::lif_backward: a group of samples per forward task and a chunk
+// per backward task (workers.h), all neurons of the layer advanced together between consecutive input events,
+// so the inner loops run over contiguous neuron arrays; the forward walks of a group search their crossings
+// together (forward_walk.h). The per-neuron math lives in lif_math.h (shared with CUDA).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 

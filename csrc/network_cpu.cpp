@@ -1,9 +1,10 @@
 // CPU implementation of the whole-network operators: snn::network_forward, snn::network_backward (a stack of
 // layers as one autograd node) and snn::network_forward_loss (a training step: forward pass, loss and, on
-// request, the EventProp gradients, all in one call). Each task takes one sample through every layer and
-// back (network_sample.h), so a training step is one parallel region and a sample's spike trains stay in the
-// core's cache from its forward pass to its backward pass. The loss is exactly snn::spike_loss's
-// (loss_sample.h), so the operators agree with their compositions to the last bit.
+// request, the EventProp gradients, all in one call). Each task takes a chunk of samples through every layer,
+// in groups of up to 8 that walk each layer together (their crossing searches share vectors, forward_walk.h),
+// and each sample of a group back (network_sample.h), so a training step is one parallel region and a group's
+// spike trains stay in the core's cache from its forward pass to its backward pass. The loss is exactly
+// snn::spike_loss's (loss_sample.h), so the operators agree with their compositions to the last bit.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
@@ -164,8 +165,8 @@ std::tuple<TensorVector, TensorVector, TensorVector, TensorVector> network_forwa
     const int64_t batch = x.size(0), size = cpu::forward_group_size(batch, worker_count(batch));
     cpu::run_tasks((batch + size - 1) / size, [&](int64_t group) {
       const int64_t begin = group * size, end = std::min(batch, begin + size);
-      for (int64_t b = begin; b < end; ++b) {  // 0 where no spike
-        for (int64_t l = 0; l < s.layers(); ++l) std::fill_n(out.currents[l].data_ptr<T>() + b * s.spike_slots(l), s.spike_slots(l), T(0));
+      for (int64_t l = 0; l < s.layers(); ++l) {  // 0 where no spike
+        std::fill_n(out.currents[l].data_ptr<T>() + begin * s.spike_slots(l), (end - begin) * s.spike_slots(l), T(0));
       }
       forward_groups(begin, end, x.data_ptr<T>(), s, w, p, out,
                      [&](int64_t b, const cpu::SampleOutputs<T>&, cpu::SampleScratch<T>& scratch) {
