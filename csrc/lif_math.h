@@ -278,7 +278,8 @@ template <typename T>
 struct SpikeChain {
   T t0, i0, em_rest, t_stop, v_end, i_end;  // em_rest = e^{-(t_stop - t0)/tau_m}
 
-  // The chain of a neuron at (v, cur) at t_start on an interval of `span` (decay em), (v_end, i_end) at its end.
+  // The chain of a neuron with synaptic current `cur` at t_start, on an interval of `span` (decay em) at whose end
+  // it would be at (v_end, i_end) without a spike.
   SNN_HD static SpikeChain start(T cur, T t_start, T span, T em, T v_end, T i_end) {
     return {t_start, cur, em, t_start + span, v_end, i_end};
   }
