@@ -83,7 +83,7 @@ inline LaneAnswers<T> crossing_lanes(const T* v0_in, const T* i0_in, const T* v_
   const M peak_possible = ends_below & (r0 > v0) & (r_end < ve) & (bound + (v0 - bound) * xe >= theta - slack);
   M none = ends_below & ~peak_possible;
   M peak = peak_possible & below;
-  V x_above = xe, x_below = xe * T(0) + T(1);
+  V x_above = xe, x_below = V{} + T(1);
   for (int l = 0; l < LaneTypes<T>::W; ++l) {  // the maximum's x, where dV/dx = 0 (extremum_x: a cube root)
     if (peak[l]) x_above[l] = extremum_x(a[l], c[l], p);
   }
@@ -106,7 +106,7 @@ inline LaneAnswers<T> crossing_lanes(const T* v0_in, const T* i0_in, const T* v_
   V x = hermite_ok ? hermite : (secant_ok ? secant : end), result = x;
   // V ends at or above theta without a minimum inside (R I0 >= V0), or has a maximum that reaches it
   M active = (below & ~ends_below & (r0 >= v0)) | peak;
-  M done = active ^ active;  // lanes with a proven root in `result`
+  M done = {};  // lanes with a proven root in `result`
   for (int iter = 0; iter < 8; ++iter) {
     const V xr2 = x * x, xr1 = xr2 * x;  // x^(ratio - 2), x^(ratio - 1) for the default ratio 4
     const V f = a * x + c * xr1 * x - theta;

@@ -31,7 +31,7 @@ class ForwardWalk {
               const SpikeDecays<T>* record = nullptr)
       : events_(events.data()), n_events_(events.size()), wt_(wt), n_out_(n_out), lanes_(lanes),
         max_spikes_(max_spikes), p_(params), out_times_(out_times), out_currents_(out_currents), counts_(counts),
-        emitted_(emitted), decays_(&decays), record_(record) {
+        emitted_(emitted), decays_(&decays), record_(record ? *record : SpikeDecays<T>{}), recording_(record) {
     // The state at the current time and at the next event; the two swap roles at every event, so that the
     // neurons that do not fire need no copy.
     v_ = state;
@@ -76,12 +76,12 @@ class ForwardWalk {
   void spikes(int64_t i, const CrossingBatch<T>& batch, int64_t request) {
     const int64_t before = counts_[i];
     T* times = out_times_ + i * max_spikes_;
-    const SpikeDecays<T> rows = record_ ? neuron_rows(*record_, i, max_spikes_) : SpikeDecays<T>{};
+    const SpikeDecays<T> rows = recording_ ? neuron_rows(record_, i, max_spikes_) : SpikeDecays<T>{};
     SpikeChain<T> chain = SpikeChain<T>::start(cur_[i], t_prev_, span_, em_, batch.v_end(request), batch.i_end(request));
     T d = batch.d(request), x = batch.x(request);
     const AfterSpike<T>* after = batch.after(request);
     while (chain.spike(d, x, after, p_, max_spikes_, times, out_currents_ + i * max_spikes_, counts_[i],
-                       record_ ? &rows : nullptr, interval_)) {
+                       recording_ ? &rows : nullptr, interval_)) {
       d = chain.search_again(p_, x);
       after = nullptr;
     }
@@ -121,7 +121,8 @@ class ForwardWalk {
   int64_t* counts_;
   std::vector<InputEvent<T>>* emitted_;
   std::vector<T>* decays_;
-  const SpikeDecays<T>* record_;
+  SpikeDecays<T> record_;  // the rows it points to; used where recording_
+  bool recording_;
   size_t e_ = 0;
   T t_prev_ = T(0), t_next_ = T(0), span_ = T(0), em_ = T(1), es_ = T(1);
   int32_t interval_ = -1;  // the intervals' index, as backward_sample counts them

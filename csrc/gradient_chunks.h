@@ -28,7 +28,7 @@ struct GradientChunks {
   // samples in groups of that many, whose crossing searches share vectors: 32 samples on two threads give
   // 8, 8, 8, 8), so that the workers finish close together with few chunks to sum. Where they are large
   // (MNIST's first layer alone is 1.75 MB in float64), one chunk per worker keeps zeroing and summing them small.
-  GradientChunks(const Stack& s, int64_t batch, int64_t workers, bool wanted, int64_t grain = 1) {
+  GradientChunks(const Stack& s, int64_t batch, int64_t workers, bool wanted, int64_t grain) {
     for (int64_t l = 0; l < s.layers(); ++l) {
       offsets.push_back(size);
       size += s.inputs(l) * s.lanes[l];

@@ -212,7 +212,7 @@ inline T input_time_gradient(const T* __restrict__ w, const T* __restrict__ lv, 
 // Adds -tau_s lambda_I (dL/dW) to grad_wt [n_in, lanes] (unless null) at every input spike and, with
 // input_grad, dL/dt of each input spike to grad_in at its slot (the caller's buffer may already hold the
 // loss's own gradient for it). `decays` and `record`, if given, are the forward walk's (the same intervals, in
-// reverse; the record only with the decays).
+// reverse; the record only with the decays); without them the decays are computed here, as the walk did.
 template <typename T>
 void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int64_t n_out, int64_t lanes,
                      int64_t max_spikes, const T* times, const T* currents, const T* grad_times,
@@ -237,11 +237,16 @@ void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int6
   }
   T t_cur = p.t_end;
   size_t e = events.size();
-  int64_t interval = decays ? int64_t(decays->size()) : 0;
+  thread_local std::vector<T> own_decays;
+  if (!decays) {
+    interval_decays(events, p, own_decays);
+    decays = &own_decays;
+    record = nullptr;
+  }
+  int64_t interval = int64_t(decays->size());
   while (e > 0) {
     const T t_g = events[e - 1].time;
-    // the forward walk used this very number (interval_decays, same operands) for the same interval
-    const T em = --interval >= 0 ? (*decays)[interval] : std::exp(-(t_cur - t_g) / p.tau_m);
+    const T em = (*decays)[--interval];
     const T es = synaptic_decay(em, p);
     // Pass 1 (vectorised): plain decay for the neurons that did not fire in (t_g, t_cur].
     for (int64_t i = 0; i < lanes; ++i) {
@@ -257,9 +262,9 @@ void backward_sample(const std::vector<InputEvent<T>>& events, const T* wt, int6
       for (uint64_t bits = lanes_after(next_time, block, std::min(n_out, block + 64), t_g); bits != 0; bits &= bits - 1) {
         const int64_t i = block + __builtin_ctzll(bits);
         const int64_t o = i * max_spikes;
-        const SpikeDecays<T> rows = record && decays ? neuron_rows(*record, i, max_spikes) : SpikeDecays<T>{};
+        const SpikeDecays<T> rows = record ? neuron_rows(*record, i, max_spikes) : SpikeDecays<T>{};
         adjoint_across_spikes(lv[i], li[i], next_spike[i], t_cur, t_g, times + o, currents + o, grad_times + o, p,
-                              record && decays ? &rows : nullptr, int32_t(interval));
+                              record ? &rows : nullptr, int32_t(interval));
         next_time[i] = next_spike[i] >= 0 ? times[o + next_spike[i]] : -std::numeric_limits<T>::infinity();
       }
     }

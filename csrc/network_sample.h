@@ -36,7 +36,6 @@ struct SampleScratch {
   std::vector<std::vector<T>> spike_before, spike_after;  // [layer]: SpikeDecays of each kept spike
   std::vector<std::vector<int32_t>> spike_interval;
   std::vector<T> state, adjoint;
-  SpikeDecays<T> layer_record;  // record(l) of the layer being walked, which its ForwardWalk points to
   std::vector<int64_t> next_spike;
 
   void fit(const Stack& s) {
@@ -90,10 +89,10 @@ void forward_group(const T* const* inputs, int64_t count, const Stack& s, const 
       sc.state.resize(std::max<size_t>(sc.state.size(), kForwardState * s.lanes[l]));
       std::fill_n(out.times[l], n_out * k, std::numeric_limits<T>::infinity());
       std::fill_n(out.counts[l], n_out, int64_t(0));
-      sc.layer_record = sc.record(l);
+      const SpikeDecays<T> record = sc.record(l);
       walks.emplace_back(sc.events[l], wt[l], n_out, s.lanes[l], k, p, sc.state.data(), out.times[l], out.currents[l],
                          out.counts[l], sc.decays[l], l + 1 < s.layers() ? &sc.events[l + 1] : nullptr,
-                         &sc.layer_record);
+                         &record);
     }
     group.run();
   }
